@@ -93,7 +93,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "agora.sqlite3",
+            "NAME": str(DATA_DIR / "agora.sqlite3"),
             # Several processes (web, worker, collector) share the file.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
@@ -122,6 +122,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "media/"
 
@@ -136,8 +137,9 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: its WWW-Authenticate header makes anonymous calls answer 401, not 403.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -167,3 +169,6 @@ LOGGING = {
     # tosca-parser logs every validation error at ERROR level; Agora reports them itself.
     "loggers": {"tosca": {"level": "CRITICAL"}, "tosca.model": {"level": "CRITICAL"}},
 }
+
+# Fernet key for secrets at rest; unset: derived from SECRET_KEY (see config/crypto.py).
+AGORA_ENCRYPTION_KEY = envstr("AGORA_ENCRYPTION_KEY", "")

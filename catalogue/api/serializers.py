@@ -1,0 +1,219 @@
+"""Shapes of the API's requests and answers. No business rules here: those live in catalogue.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+from catalogue import selectors
+from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
+
+SECRET_MASK = "********"  # noqa: S105 -- a mask shown in place of secrets, not a secret
+
+
+class ScopedOrganizationField(serializers.SlugRelatedField):
+    """An organization named by slug, chosen only among the caller's own (with a role that may write).
+
+    Scoping the queryset keeps other organizations out of validation, the
+    browsable API's forms and OPTIONS answers alike.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("slug_field", "slug")
+        kwargs.setdefault("queryset", Organization.objects.none())
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet[Organization]:
+        request = self.context.get("request")
+        if request is None or not request.user.is_authenticated:
+            return Organization.objects.none()
+        if selectors.is_operator(request.user):
+            return Organization.objects.all()
+        return Organization.objects.filter(id__in=selectors.organization_ids(request.user, roles=selectors.WRITE_ROLES))
+
+
+class ScopedVersionField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self) -> QuerySet[ServiceVersion]:
+        request = self.context.get("request")
+        user = request.user if request is not None else None
+        if user is None:
+            return ServiceVersion.objects.none()
+        return selectors.versions_visible_to(user)
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "slug", "name", "kind", "email", "website", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"slug": {"required": False}}
+
+
+class PublisherSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["slug", "name", "website"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    organization = ScopedOrganizationField()
+    user = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.all())
+
+    class Meta:
+        model = Membership
+        fields = ["id", "organization", "user", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class MembershipRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    publisher = ScopedOrganizationField()
+    latest_version = serializers.CharField(read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Service
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "summary",
+            "description",
+            "category",
+            "tags",
+            "publisher",
+            "state",
+            "latest_version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "state", "latest_version", "created_at", "updated_at"]
+        extra_kwargs = {"slug": {"required": False}}
+
+
+class ServiceUpdateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Service
+        fields = ["name", "summary", "description", "category", "tags"]
+
+
+class ProblemSerializer(serializers.Serializer):
+    severity = serializers.CharField()
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    file = serializers.CharField(allow_null=True)
+    line = serializers.IntegerField(allow_null=True)
+    node = serializers.CharField(allow_null=True)
+
+
+class ServiceVersionSerializer(serializers.ModelSerializer):
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    subscriptions_count = serializers.IntegerField(read_only=True)
+    problems = serializers.SerializerMethodField()
+    deployable = serializers.BooleanField(source="is_deployable", read_only=True)
+
+    class Meta:
+        model = ServiceVersion
+        fields = [
+            "id",
+            "service",
+            "version",
+            "state",
+            "changelog",
+            "template_filename",
+            "template_sha256",
+            "template_size",
+            "deployable",
+            "problems",
+            "inputs_schema",
+            "review_reason",
+            "subscriptions_count",
+            "created_at",
+            "submitted_at",
+            "reviewed_at",
+            "published_at",
+        ]
+        read_only_fields = fields
+
+    def get_problems(self, version: ServiceVersion) -> list[dict[str, Any]]:
+        problems: list[dict[str, Any]] = version.validation_report.get("problems", [])
+        return problems
+
+
+class VersionUploadSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=64)
+    file = serializers.FileField(help_text="A TOSCA service template (YAML) or a CSAR (zip).")
+    changelog = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TemplateFileSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A TOSCA service template (YAML) or a CSAR (zip).")
+
+
+class ReportSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    deployable = serializers.BooleanField()
+    problems = ProblemSerializer(many=True)
+    inputs = serializers.DictField()
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000)
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    subscriber = ScopedOrganizationField()
+    version = ScopedVersionField()
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
+        source="version.service", slug_field="slug", read_only=True
+    )
+    inputs = serializers.DictField(required=False, default=dict)
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "name", "subscriber", "service", "version", "inputs", "state", "created_at", "updated_at"]
+        read_only_fields = ["id", "service", "state", "created_at", "updated_at"]
+
+    def to_representation(self, instance: Subscription) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        schema = instance.version.inputs_schema or {}
+        # Secret values are stored encrypted apart; the answer only says they are set.
+        data["inputs"] = dict(instance.inputs)
+        for name, spec in schema.items():
+            if spec.get("secret") and instance.secret_inputs:
+                data["inputs"][name] = SECRET_MASK
+        return data
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    organization: serializers.SlugRelatedField[Organization] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    actor = serializers.CharField(source="actor_name", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "organization",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "data",
+            "ip_address",
+        ]
+        read_only_fields = fields
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_operator = serializers.BooleanField()
+    memberships = serializers.ListField(child=serializers.DictField())

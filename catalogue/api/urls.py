@@ -1,0 +1,20 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from catalogue.api import views
+
+router = DefaultRouter()
+router.register("services", views.ServiceViewSet, basename="service")
+router.register("versions", views.ServiceVersionViewSet, basename="version")
+router.register("organizations", views.OrganizationViewSet, basename="organization")
+router.register("memberships", views.MembershipViewSet, basename="membership")
+router.register("subscriptions", views.SubscriptionViewSet, basename="subscription")
+router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+
+urlpatterns = [
+    path("validate/", views.ValidateView.as_view(), name="validate"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("auth/token/", obtain_auth_token, name="token"),
+    *router.urls,
+]

@@ -1,0 +1,463 @@
+"""Every write of the catalogue: one typed function per action.
+
+The API, the portal, the admin and the CLI all call these, so each business
+rule is written once. Each action runs in one transaction, locks what it
+reads before changing it, and writes its AuditEvent in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Model
+from django.utils import timezone
+from django.utils.text import slugify
+
+from catalogue.models import (
+    SEMVER_RE,
+    AuditEvent,
+    Membership,
+    Organization,
+    Service,
+    ServiceVersion,
+    Subscription,
+)
+from catalogue.selectors import WRITE_ROLES, is_operator, organization_ids
+from config.crypto import encrypt_json
+from config.errors import InvalidState, PermissionDenied, TooLarge, ValidationFailed
+from orchestrator import tosca
+from orchestrator.inputs import check_input_values
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and from where; None user means the platform itself (a job, a migration)."""
+
+    user: User | AnonymousUser | None
+    ip: str | None = None
+
+    @property
+    def account(self) -> User | None:
+        """The signed-in user, for the columns that record who did something."""
+        return self.user if isinstance(self.user, User) else None
+
+    @property
+    def name(self) -> str:
+        if self.user is None or not self.user.is_authenticated:
+            return ""
+        return str(self.user.get_username())
+
+
+SYSTEM = Actor(user=None)
+
+
+def audit(*, actor: Actor, action: str, obj: Model, organization: Organization | None, **data: Any) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor.account,
+        actor_name=actor.name,
+        organization=organization,
+        action=action,
+        object_type=obj._meta.model_name or "",
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:300],
+        data=data,
+        ip_address=actor.ip,
+    )
+
+
+# --- permissions -------------------------------------------------------------------------------
+
+
+def _require_operator(actor: Actor) -> None:
+    if actor.user is None:  # the platform itself
+        return
+    if not is_operator(actor.user):
+        raise PermissionDenied("Only the platform's operators can do this.")
+
+
+def _require_role(actor: Actor, organization: Organization, roles: tuple[str, ...] = WRITE_ROLES) -> None:
+    if actor.user is None or is_operator(actor.user):
+        return
+    if organization.pk not in organization_ids(actor.user, roles=roles):
+        names = " or ".join(str(Membership.Role(r).label).lower() for r in roles)
+        raise PermissionDenied(f"You need to be {names} of {organization.name} to do this.")
+
+
+# --- organizations and members -------------------------------------------------------------------
+
+
+def organization_create(*, actor: Actor, name: str, kind: str, slug: str = "", email: str = "") -> Organization:
+    _require_operator(actor)
+    if kind not in Organization.Kind.values:
+        raise ValidationFailed(f"Unknown organization kind {kind!r}; use one of {', '.join(Organization.Kind.values)}.")
+    slug = slug or slugify(name)
+    if not slug:
+        raise ValidationFailed("The organization needs a name made of letters or digits.")
+    with transaction.atomic():
+        if Organization.objects.filter(slug=slug).exists():
+            raise ValidationFailed(f"An organization with the slug {slug!r} exists already.", code="duplicate")
+        organization = Organization.objects.create(name=name, slug=slug, kind=kind, email=email)
+        audit(actor=actor, action="organization.created", obj=organization, organization=organization, kind=kind)
+    return organization
+
+
+def membership_set(*, actor: Actor, organization: Organization, user: User, role: str) -> Membership:
+    """Adds the user to the organization, or changes their role."""
+    _require_role(actor, organization, roles=(Membership.Role.ADMIN,))
+    if role not in Membership.Role.values:
+        raise ValidationFailed(f"Unknown role {role!r}; use one of {', '.join(Membership.Role.values)}.")
+    with transaction.atomic():
+        membership, created = Membership.objects.select_for_update().get_or_create(
+            user=user, organization=organization, defaults={"role": role}
+        )
+        if not created and membership.role != role:
+            membership.role = role
+            membership.save(update_fields=["role"])
+        audit(
+            actor=actor,
+            action="membership.created" if created else "membership.changed",
+            obj=membership,
+            organization=organization,
+            user=user.get_username(),
+            role=role,
+        )
+    return membership
+
+
+def membership_remove(*, actor: Actor, membership: Membership) -> None:
+    organization = membership.organization
+    _require_role(actor, organization, roles=(Membership.Role.ADMIN,))
+    with transaction.atomic():
+        admins = Membership.objects.select_for_update().filter(organization=organization, role=Membership.Role.ADMIN)
+        if membership.role == Membership.Role.ADMIN and admins.count() == 1:
+            raise InvalidState(
+                f"{membership.user} is the last administrator of {organization.name}; appoint another first."
+            )
+        audit(
+            actor=actor,
+            action="membership.removed",
+            obj=membership,
+            organization=organization,
+            user=membership.user.get_username(),
+        )
+        membership.delete()
+
+
+# --- services ----------------------------------------------------------------------------------
+
+SERVICE_EDITABLE_FIELDS = ("name", "summary", "description", "category", "tags")
+
+
+def _clean_tags(tags: Any) -> list[str]:
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValidationFailed("Tags must be a list of words.")
+    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
+    if any(len(t) > 50 for t in cleaned) or len(cleaned) > 20:
+        raise ValidationFailed("Use at most 20 tags of at most 50 characters each.")
+    return cleaned
+
+
+def service_create(
+    *,
+    actor: Actor,
+    publisher: Organization,
+    name: str,
+    slug: str = "",
+    summary: str = "",
+    description: str = "",
+    category: str = "",
+    tags: list[str] | None = None,
+) -> Service:
+    _require_role(actor, publisher)
+    if publisher.kind != Organization.Kind.PUBLISHER:
+        raise ValidationFailed(f"{publisher.name} is not a publisher organization, so it cannot publish services.")
+    slug = slug or slugify(name)
+    if not slug:
+        raise ValidationFailed("The service needs a name made of letters or digits.")
+    with transaction.atomic():
+        if Service.objects.filter(slug=slug).exists():
+            raise ValidationFailed(
+                f"A service with the slug {slug!r} exists already; choose another.", code="duplicate"
+            )
+        service = Service.objects.create(
+            publisher=publisher,
+            slug=slug,
+            name=name,
+            summary=summary,
+            description=description,
+            category=category.strip().lower(),
+            tags=_clean_tags(tags or []),
+        )
+        audit(actor=actor, action="service.created", obj=service, organization=publisher)
+    return service
+
+
+def service_update(*, actor: Actor, service: Service, **changes: Any) -> Service:
+    _require_role(actor, service.publisher)
+    unknown = set(changes) - set(SERVICE_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    if "tags" in changes:
+        changes["tags"] = _clean_tags(changes["tags"])
+    if "category" in changes:
+        changes["category"] = str(changes["category"]).strip().lower()
+    with transaction.atomic():
+        service = Service.objects.select_for_update().get(pk=service.pk)
+        if service.state == Service.State.RETIRED:
+            raise InvalidState("This service is retired; it cannot be changed.")
+        for field, value in changes.items():
+            setattr(service, field, value)
+        service.save()
+        audit(
+            actor=actor, action="service.updated", obj=service, organization=service.publisher, fields=sorted(changes)
+        )
+    return service
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+
+def template_validate(*, filename: str, data: bytes) -> tosca.Report:
+    """Validates a template or CSAR without storing anything."""
+    if len(data) > settings.AGORA_MAX_TEMPLATE_BYTES:
+        raise TooLarge(
+            f"The file has {len(data)} bytes; templates and CSARs may have at most "
+            f"{settings.AGORA_MAX_TEMPLATE_BYTES} bytes."
+        )
+    return tosca.validate_bytes(
+        data, filename=filename, limits=tosca.Limits(max_bytes=settings.AGORA_MAX_TEMPLATE_BYTES)
+    )
+
+
+def _version_parts(version: str) -> tuple[int, int, int, bool]:
+    match = SEMVER_RE.match(version)
+    if not match:
+        raise ValidationFailed(
+            f"{version!r} is not a semantic version; use MAJOR.MINOR.PATCH such as 1.0.0 or 2.1.0-rc.1.",
+            code="invalid_version",
+        )
+    return int(match.group(1)), int(match.group(2)), int(match.group(3)), match.group(4) is None
+
+
+def version_upload(
+    *, actor: Actor, service: Service, version: str, filename: str, data: bytes, changelog: str = ""
+) -> ServiceVersion:
+    """Validates the template and stores it as a draft version; an invalid template is refused with its problems."""
+    _require_role(actor, service.publisher)
+    major, minor, patch, is_release = _version_parts(version)
+    if service.state == Service.State.RETIRED:
+        raise InvalidState("This service is retired; it takes no new versions.")
+    if service.versions.filter(version=version).exists():
+        raise ValidationFailed(
+            f"Version {version} of {service.name} exists already; versions cannot be replaced.", code="duplicate"
+        )
+    report = template_validate(filename=filename, data=data)
+    if not report.valid:
+        raise ValidationFailed(
+            "The template is not valid TOSCA; nothing was stored.",
+            code="invalid_template",
+            details=report.to_dict(),
+        )
+    sha256 = hashlib.sha256(data).hexdigest()
+    safe_name = filename.replace("/", "_").replace("\\", "_")[-200:] or "template"
+    try:
+        with transaction.atomic():
+            Service.objects.select_for_update().get(pk=service.pk)
+            service_version = ServiceVersion(
+                service=service,
+                version=version,
+                major=major,
+                minor=minor,
+                patch=patch,
+                is_release=is_release,
+                template_filename=safe_name,
+                template_sha256=sha256,
+                template_size=len(data),
+                validation_report=report.to_dict(),
+                inputs_schema=report.inputs_schema(),
+                changelog=changelog,
+                created_by=actor.account,
+            )
+            service_version.template.save(f"{service.pk}/{sha256}/{safe_name}", ContentFile(data), save=False)
+            service_version.save()
+            audit(
+                actor=actor,
+                action="version.uploaded",
+                obj=service_version,
+                organization=service.publisher,
+                sha256=sha256,
+                deployable=report.deployable,
+            )
+    except IntegrityError:
+        raise ValidationFailed(f"Version {version} of {service.name} exists already.", code="duplicate") from None
+    return service_version
+
+
+def _transition(
+    *,
+    actor: Actor,
+    version: ServiceVersion,
+    allowed_from: tuple[str, ...],
+    to: str,
+    action: str,
+    **data: Any,
+) -> ServiceVersion:
+    with transaction.atomic():
+        locked = ServiceVersion.objects.select_for_update().select_related("service__publisher").get(pk=version.pk)
+        if locked.state not in allowed_from:
+            raise InvalidState(
+                f"Version {locked.version} is {locked.get_state_display().lower()}; "
+                f"it can be {action} only when {' or '.join(allowed_from)}."
+            )
+        now = timezone.now()
+        locked.state = to
+        update = ["state"]
+        if to == ServiceVersion.State.SUBMITTED:
+            locked.submitted_at = now
+            update.append("submitted_at")
+        if to in (ServiceVersion.State.PUBLISHED, ServiceVersion.State.REJECTED):
+            locked.reviewed_at = now
+            locked.reviewed_by = actor.account
+            locked.review_reason = str(data.get("reason", ""))
+            update += ["reviewed_at", "reviewed_by", "review_reason"]
+        if to == ServiceVersion.State.PUBLISHED:
+            locked.published_at = now
+            update.append("published_at")
+        locked.save(update_fields=update)
+        _refresh_service_state(locked.service)
+        audit(actor=actor, action=f"version.{to}", obj=locked, organization=locked.service.publisher, **data)
+    return locked
+
+
+def _refresh_service_state(service: Service) -> None:
+    """A service is published while one of its versions is; retired ones stay retired."""
+    if service.state == Service.State.RETIRED:
+        return
+    has_public = service.versions.filter(state=ServiceVersion.State.PUBLISHED).exists()
+    state = Service.State.PUBLISHED if has_public else Service.State.DRAFT
+    if service.state != state:
+        service.state = state
+        service.save(update_fields=["state", "updated_at"])
+
+
+def version_submit(*, actor: Actor, version: ServiceVersion) -> ServiceVersion:
+    _require_role(actor, version.service.publisher)
+    if not version.is_deployable:
+        raise InvalidState(
+            "This version cannot be deployed by Agora (see its validation problems); upload a corrected version.",
+            code="not_deployable",
+        )
+    return _transition(
+        actor=actor,
+        version=version,
+        allowed_from=(ServiceVersion.State.DRAFT,),
+        to=ServiceVersion.State.SUBMITTED,
+        action="submitted",
+    )
+
+
+def version_approve(*, actor: Actor, version: ServiceVersion) -> ServiceVersion:
+    _require_operator(actor)
+    return _transition(
+        actor=actor,
+        version=version,
+        allowed_from=(ServiceVersion.State.SUBMITTED,),
+        to=ServiceVersion.State.PUBLISHED,
+        action="approved",
+    )
+
+
+def version_reject(*, actor: Actor, version: ServiceVersion, reason: str) -> ServiceVersion:
+    _require_operator(actor)
+    if not reason.strip():
+        raise ValidationFailed("Say why the version is rejected, so the publisher can fix it.", code="reason_required")
+    return _transition(
+        actor=actor,
+        version=version,
+        allowed_from=(ServiceVersion.State.SUBMITTED,),
+        to=ServiceVersion.State.REJECTED,
+        action="rejected",
+        reason=reason.strip(),
+    )
+
+
+def version_deprecate(*, actor: Actor, version: ServiceVersion) -> ServiceVersion:
+    _require_role(actor, version.service.publisher)
+    return _transition(
+        actor=actor,
+        version=version,
+        allowed_from=(ServiceVersion.State.PUBLISHED,),
+        to=ServiceVersion.State.DEPRECATED,
+        action="deprecated",
+    )
+
+
+def version_retire(*, actor: Actor, version: ServiceVersion) -> ServiceVersion:
+    _require_role(actor, version.service.publisher)
+    return _transition(
+        actor=actor,
+        version=version,
+        allowed_from=(ServiceVersion.State.PUBLISHED, ServiceVersion.State.DEPRECATED),
+        to=ServiceVersion.State.RETIRED,
+        action="retired",
+    )
+
+
+# --- subscriptions -----------------------------------------------------------------------------
+
+
+def subscription_create(
+    *, actor: Actor, subscriber: Organization, version: ServiceVersion, name: str, inputs: dict[str, Any]
+) -> Subscription:
+    _require_role(actor, subscriber)
+    if subscriber.kind != Organization.Kind.PUBLIC_ADMINISTRATION:
+        raise ValidationFailed(f"{subscriber.name} is not a public administration, so it cannot subscribe.")
+    if not isinstance(inputs, dict):
+        raise ValidationFailed("Inputs must be a map of input names to values.")
+    schema: dict[str, dict[str, Any]] = version.inputs_schema or {}
+    values, errors = check_input_values(schema, inputs)
+    if errors:
+        raise ValidationFailed(
+            "Some inputs are not valid; nothing was created.",
+            code="invalid_inputs",
+            details={e.input: e.message for e in errors},
+        )
+    secret_names = {n for n, spec in schema.items() if spec.get("secret")}
+    plain = {n: v for n, v in values.items() if n not in secret_names}
+    secret = {n: v for n, v in values.items() if n in secret_names}
+    with transaction.atomic():
+        locked = ServiceVersion.objects.select_for_update().select_related("service").get(pk=version.pk)
+        if locked.state not in ServiceVersion.SUBSCRIBABLE_STATES or locked.service.state != Service.State.PUBLISHED:
+            raise InvalidState(
+                f"Version {locked.version} of {locked.service.name} is {locked.get_state_display().lower()}; "
+                "only published versions can be subscribed."
+            )
+        if (
+            Subscription.objects.filter(subscriber=subscriber, name=name)
+            .exclude(state=Subscription.State.CANCELLED)
+            .exists()
+        ):
+            raise ValidationFailed(f"{subscriber.name} already has a subscription named {name!r}.", code="duplicate")
+        subscription = Subscription.objects.create(
+            subscriber=subscriber,
+            version=locked,
+            name=name,
+            inputs=plain,
+            secret_inputs=encrypt_json(secret) if secret else "",
+            created_by=actor.account,
+        )
+        audit(
+            actor=actor,
+            action="subscription.created",
+            obj=subscription,
+            organization=subscriber,
+            service=locked.service.slug,
+            version=locked.version,
+        )
+    return subscription

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Prepares this machine for Agora: a virtualenv with the Python packages, and the
+# local services Agora needs, started when they are not running. Idempotent and quick
+# when there is nothing to do. Usage: scripts/bootstrap.sh [run|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-run}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# --- Python packages -----------------------------------------------------------------------
+requirements=requirements.txt
+[ "$mode" = test ] && requirements=requirements-dev.txt
+if [ ! -x .venv/bin/python ]; then
+    say "Creating the virtualenv in .venv"
+    python3 -m venv .venv
+fi
+stamp=".venv/.installed-$(cat requirements.txt "$requirements" | sha256sum | cut -c1-16)-$mode"
+if [ ! -f "$stamp" ]; then
+    say "Installing $requirements"
+    .venv/bin/pip install --quiet --upgrade pip
+    .venv/bin/pip install --quiet -r "$requirements"
+    touch "$stamp"
+fi
+
+# --- PostgreSQL (the tests' database) -----------------------------------------------------
+if [ "$mode" = test ]; then
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        if command -v pg_ctlcluster >/dev/null; then
+            say "Starting PostgreSQL"
+            pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+        fi
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+        pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+    fi
+fi

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from catalogue import services
+from catalogue.models import AuditEvent, Organization, ServiceVersion, Subscription
+from config.crypto import decrypt_json
+from config.errors import InvalidState, ValidationFailed
+from tests.conftest import actor
+
+pytestmark = pytest.mark.django_db
+
+
+def test_subscribing_fills_defaults_and_audits(subscription: Subscription) -> None:
+    assert subscription.state == Subscription.State.REQUESTED
+    assert subscription.inputs == {"greeting": "Hello", "replicas": 2}
+    event = AuditEvent.objects.get(action="subscription.created")
+    assert event.organization == subscription.subscriber
+
+
+@pytest.mark.parametrize(
+    ("inputs", "input_name", "message"),
+    [
+        ({"replicas": 9}, "replicas", "between 1 and 5"),
+        ({"replicas": "many"}, "replicas", "whole number"),
+        ({"colour": "red"}, "colour", "no input named"),
+    ],
+)
+def test_inputs_violating_the_template_are_refused_with_a_message_each(
+    bob: Any,
+    subscriber_org: Organization,
+    published_version: ServiceVersion,
+    inputs: dict[str, Any],
+    input_name: str,
+    message: str,
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        services.subscription_create(
+            actor=actor(bob), subscriber=subscriber_org, version=published_version, name="x", inputs=inputs
+        )
+    assert message in caught.value.details[input_name]
+    assert not Subscription.objects.exists()
+
+
+def test_draft_version_cannot_be_subscribed(
+    bob: Any, subscriber_org: Organization, draft_version: ServiceVersion
+) -> None:
+    with pytest.raises(InvalidState):
+        services.subscription_create(
+            actor=actor(bob), subscriber=subscriber_org, version=draft_version, name="x", inputs={}
+        )
+
+
+def test_rejected_version_cannot_be_subscribed(
+    alice: Any, bob: Any, charlie: Any, subscriber_org: Organization, draft_version: ServiceVersion
+) -> None:
+    services.version_submit(actor=actor(alice), version=draft_version)
+    services.version_reject(actor=actor(charlie), version=draft_version, reason="no")
+    with pytest.raises(InvalidState):
+        services.subscription_create(
+            actor=actor(bob), subscriber=subscriber_org, version=draft_version, name="x", inputs={}
+        )
+
+
+def test_publisher_organization_cannot_subscribe(
+    alice: Any, publisher_org: Organization, published_version: ServiceVersion
+) -> None:
+    with pytest.raises(ValidationFailed):
+        services.subscription_create(
+            actor=actor(alice), subscriber=publisher_org, version=published_version, name="x", inputs={}
+        )
+
+
+def test_live_subscription_names_are_unique_per_subscriber(
+    bob: Any, subscriber_org: Organization, subscription: Subscription
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        services.subscription_create(
+            actor=actor(bob), subscriber=subscriber_org, version=subscription.version, name="forms", inputs={}
+        )
+    assert caught.value.code == "duplicate"
+
+
+def test_secret_inputs_are_stored_encrypted_apart(
+    alice: Any, bob: Any, charlie: Any, service: Any, subscriber_org: Organization
+) -> None:
+    from tests.conftest import upload
+
+    text = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  inputs:
+    admin_password:
+      type: string
+      metadata:
+        secret: true
+  node_templates:
+    web:
+      type: tosca.nodes.Container.Application.Docker
+      artifacts:
+        image:
+          file: busybox:latest
+          type: tosca.artifacts.Deployment.Image.Container.Docker
+      requirements:
+        - host: docker
+    docker:
+      type: tosca.nodes.Container.Runtime
+      requirements:
+        - host: server
+    server:
+      type: tosca.nodes.Compute
+"""
+    version = upload(alice, service, "2.0.0", text)
+    assert version.inputs_schema["admin_password"]["secret"] is True
+    services.version_submit(actor=actor(alice), version=version)
+    services.version_approve(actor=actor(charlie), version=version)
+    sub = services.subscription_create(
+        actor=actor(bob),
+        subscriber=subscriber_org,
+        version=version,
+        name="s",
+        inputs={"admin_password": "s3cr3t-value"},
+    )
+    sub.refresh_from_db()
+    assert "admin_password" not in sub.inputs
+    assert "s3cr3t-value" not in sub.secret_inputs
+    assert decrypt_json(sub.secret_inputs) == {"admin_password": "s3cr3t-value"}
+    assert "s3cr3t-value" not in str(list(AuditEvent.objects.values_list("data", flat=True)))
