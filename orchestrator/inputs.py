@@ -142,8 +142,10 @@ def check_input_values(
                     if problem:
                         errors.append(InputError(name, f"{name} {problem}."))
             clean[name] = value
-        elif "default" in spec and spec["default"] is not None:
-            clean[name] = spec["default"]
+        elif spec.get("has_default", spec.get("default") is not None):
+            # A secret's default stays in the template (the schema never carries it); the deployment reads it there.
+            if not spec.get("secret"):
+                clean[name] = spec.get("default")
         elif spec.get("required", True):
             errors.append(InputError(name, f"{name} is required."))
     return clean, errors

@@ -44,3 +44,9 @@ def test_each_violation_names_the_input_and_what_is_expected(given: dict[str, An
     _, errors = check_input_values(SCHEMA, given)
     assert [e.input for e in errors] == [name]
     assert message in errors[0].message
+
+
+def test_a_secret_with_a_default_is_not_required_and_its_default_is_not_copied() -> None:
+    schema = {"password": {"type": "string", "secret": True, "has_default": True, "default": None}}
+    values, errors = check_input_values(schema, {})
+    assert errors == [] and values == {}
