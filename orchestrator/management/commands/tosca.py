@@ -1,0 +1,113 @@
+"""TOSCA tools for publishers and operators.
+
+    python manage.py tosca validate PATH... [--json] [--root DIR]
+
+validate checks each template (a YAML file or a CSAR) exactly as an upload is
+checked, except that a YAML's relative imports are read from disk (from its own
+folder, or from under --root). It prints one line per problem,
+"PATH:LINE: severity: message", and a summary line per file; with --json, one
+JSON object per file per line. It exits with 1 when any file is not valid or
+not deployable.
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from orchestrator.tosca import Problem, Report, validate_path
+from orchestrator.tosca.csar import is_zip
+
+
+class Command(BaseCommand):
+    help = "TOSCA tools: validate templates and CSARs as Agora does on upload."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        validate: ArgumentParser = actions.add_parser(
+            "validate",
+            help="Check TOSCA templates (YAML or CSAR): valid, deployable, and every problem with its line.",
+            description="Check TOSCA templates (YAML or CSAR) as Agora checks an upload.",
+        )
+        validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="A YAML template or a CSAR.")
+        validate.add_argument("--json", action="store_true", help="Print one JSON object per file per line.")
+        validate.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="Read a YAML template's relative imports from anywhere under DIR (default: the template's folder).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "validate":
+            self.validate(options["paths"], as_json=options["json"], root=options["root"])
+
+    def validate(self, paths: list[Path], *, as_json: bool, root: Path | None) -> None:
+        failed = 0
+        for path in paths:
+            report = validate_path(path, root=root)
+            if not (report.valid and report.deployable):
+                failed += 1
+            if as_json:
+                self.stdout.write(json.dumps(_as_json(path, report), ensure_ascii=False))
+            else:
+                self.print_report(path, report)
+        if failed:
+            noun = "template is" if failed == 1 else "templates are"
+            raise CommandError(f"{failed} of {len(paths)} {noun} not valid or not deployable.", returncode=1)
+
+    def print_report(self, path: Path, report: Report) -> None:
+        archive = _is_archive(path)
+        for problem in report.problems:
+            where = _location(path, problem, archive)
+            self.stdout.write(f"{where}: {problem.severity}: {problem.message}")
+        if report.valid and report.deployable:
+            self.stdout.write(self.style.SUCCESS(f"{path}: valid, deployable"))
+        elif report.valid:
+            self.stdout.write(self.style.WARNING(f"{path}: valid, not deployable"))
+        else:
+            self.stdout.write(self.style.ERROR(f"{path}: not valid"))
+
+
+def _location(path: Path, problem: Problem, archive: bool) -> str:
+    if problem.file is None or problem.file == str(path):
+        where = str(path)
+    elif archive:
+        where = f"{path}/{problem.file}"  # a member of the archive
+    else:
+        where = problem.file  # an imported file, named relative to the template as given
+    return f"{where}:{problem.line}" if problem.line is not None else where
+
+
+def _is_archive(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return is_zip(f.read(4))
+    except OSError:
+        return False
+
+
+def _as_json(path: Path, report: Report) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "valid": report.valid,
+        "deployable": report.deployable,
+        "problems": [
+            {
+                "severity": str(p.severity),
+                "kind": str(p.kind),
+                "message": p.message,
+                "file": p.file,
+                "line": p.line,
+                "node": p.node,
+                "property": p.property,
+            }
+            for p in report.problems
+        ],
+        "inputs": report.inputs_schema(),
+    }
