@@ -162,6 +162,11 @@ def problems_from(result: CheckResult, where: Locator) -> list[Problem]:
             if _is_value_error(finding):
                 seen_values.add(value_key)
         said = _translate(finding, where)
+        if said.file is not None:  # placed by the handler itself, e.g. at a type definition
+            node, prop = said.node, said.property
+        else:
+            node = said.node if said.node is not None else context.node
+            prop = said.property if said.property is not None else context.property
         problems.append(
             Problem(
                 Severity.ERROR,
@@ -169,8 +174,8 @@ def problems_from(result: CheckResult, where: Locator) -> list[Problem]:
                 said.message,
                 said.file or where.sources.main.name,
                 said.line,
-                said.node if said.node is not None else context.node,
-                said.property if said.property is not None else context.property,
+                node,
+                prop,
             )
         )
     if result.crash is not None and problems:

@@ -82,6 +82,7 @@ class _Checker:
         self.document: YamlDocument = sources.main.document
         self.file = sources.main.name
         self.nodes = {n.name: n for n in template.nodes}
+        self._on_compute: dict[str, bool] = {}
 
     def error(self, message: str, node: str | None = None, *path: Any, prop: str | None = None) -> Problem:
         return self._problem(Severity.ERROR, message, node, path, prop)
@@ -243,8 +244,7 @@ class _Checker:
                     )
 
     def software(self, node: NodeTemplate) -> Iterator[Problem]:
-        chain = self.host_chain(node)
-        if not chain or not chain[-1].is_a(COMPUTE):
+        if not self.on_compute(node):
             yield self.error(
                 f'Node template "{node.name}" ({node.type}) must be hosted (HostedOn) on a {COMPUTE}, directly or '
                 "through other software components, for Agora to run its scripts.",
@@ -279,16 +279,30 @@ class _Checker:
                 )
         yield from self.ignored_interfaces(node)
 
-    def host_chain(self, node: NodeTemplate) -> list[NodeTemplate]:
-        chain: list[NodeTemplate] = []
+    def host_of(self, node: NodeTemplate) -> str | None:
+        host = next((r for r in node.requirements if r.name == "host" or self._hosts(r.relationship)), None)
+        return host.target if host is not None else None
+
+    def on_compute(self, node: NodeTemplate) -> bool:
+        """Whether the node's chain of hosts ends at a Compute (memoised: chains can be long)."""
+        seen: list[str] = []
         current: NodeTemplate | None = node
-        while current is not None and len(chain) < len(self.nodes) + 1:
-            host = next((r for r in current.requirements if self._hosts(r.relationship) or r.name == "host"), None)
-            current = self.nodes.get(host.target or "") if host is not None else None
-            if current is None or current in chain:
+        result = False
+        while current is not None:
+            if current.name in self._on_compute:
+                result = self._on_compute[current.name]
                 break
-            chain.append(current)
-        return chain
+            if current.name in seen:  # a loop of hosts
+                break
+            seen.append(current.name)
+            target = self.nodes.get(self.host_of(current) or "")
+            if target is not None and target.is_a(COMPUTE):
+                result = True
+                break
+            current = target
+        for name in seen:
+            self._on_compute[name] = result
+        return result
 
     def _hosts(self, relationship: str | None) -> bool:
         return relationship is not None and self.registry.is_a(relationship, HOSTED_ON, "relationship_types")

@@ -58,8 +58,8 @@ class Command(BaseCommand):
             else:
                 self.print_report(path, report)
         if failed:
-            noun = "template is" if failed == 1 else "templates are"
-            raise CommandError(f"{failed} of {len(paths)} {noun} not valid or not deployable.", returncode=1)
+            verb = "is" if failed == 1 else "are"
+            raise CommandError(f"{failed} of {len(paths)} templates {verb} not valid or not deployable.", returncode=1)
 
     def print_report(self, path: Path, report: Report) -> None:
         archive = _is_archive(path)

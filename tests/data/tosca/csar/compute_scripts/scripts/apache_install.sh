@@ -1,0 +1,3 @@
+#!/bin/sh
+set -e
+echo apache_install.sh
