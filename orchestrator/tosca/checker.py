@@ -15,7 +15,6 @@ it is held, two of the parser's module attributes are swapped:
 
 from __future__ import annotations
 
-import copy
 import logging
 import sys
 import threading
@@ -88,7 +87,7 @@ def run_toscaparser(main: dict[Any, Any], imported: Mapping[str, dict[Any, Any]]
         ExceptionCollector.appendException = staticmethod(_collect)
         toscaparser.imports.YAML_LOADER = _serve
         try:
-            ToscaTemplate(path=None, yaml_dict_tpl=copy.deepcopy(main), a_file=True)
+            ToscaTemplate(path=None, yaml_dict_tpl=plain_copy(main), a_file=True)
         except Exception as exc:  # the parser reports through ValidationError, and sometimes crashes
             if not (isinstance(exc, ValidationError) and result.findings):
                 result.crash = exc
@@ -104,10 +103,23 @@ def run_toscaparser(main: dict[Any, Any], imported: Mapping[str, dict[Any, Any]]
     return result
 
 
+def plain_copy(value: Any) -> Any:
+    """A deep copy of loaded YAML (mappings, lists, scalars), several times faster than copy.deepcopy.
+
+    The parser mutates what it is given (outputs, operation inputs and relationship properties become
+    Function objects), and Agora builds its own model from the same data.
+    """
+    if type(value) is dict:
+        return {k: plain_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [plain_copy(v) for v in value]
+    return value  # str, int, float, bool, None, date: immutable
+
+
 def _serve(path: str, a_file: bool = True) -> Any:
     call = _current
     if call is not None and path in call.served:
-        return copy.deepcopy(call.served[path])
+        return plain_copy(call.served[path])
     # Not a file Agora checked: refuse rather than read it.
     ExceptionCollector.appendException(ImportError(f'Import "{path}" is not valid.'))
     return None

@@ -51,8 +51,12 @@ class TypeRegistry:
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → definition, all sections together
     origin: dict[str, str] = field(default_factory=dict)  # custom name → the file that defines it
     sections: dict[str, str] = field(default_factory=dict)  # custom name → its section
+    _chains: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _relationships: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False)
 
     def add_file(self, data: Mapping[str, Any], file: str, namespace_prefix: str | None = None) -> None:
+        self._chains.clear()
+        self._relationships.clear()
         for section in TYPE_SECTIONS:
             defs = data.get(section)
             if not isinstance(defs, dict):
@@ -82,12 +86,18 @@ class TypeRegistry:
 
     def ancestors(self, name: Any, section: str) -> tuple[str, ...]:
         """The type and the types it derives from, nearest first; empty when unknown."""
+        if not isinstance(name, str):
+            return ()
+        cached = self._chains.get((name, section))
+        if cached is not None:
+            return cached
         chain: list[str] = []
         current = self.resolve(name, section)
         while current is not None and current not in chain and len(chain) < _MAX_CHAIN:
             chain.append(current)
             current = self.resolve(self.definition(current).get("derived_from"), section)
-        return tuple(chain)
+        self._chains[(name, section)] = found = tuple(chain)
+        return found
 
     def is_a(self, name: Any, base: str, section: str) -> bool:
         return base in self.ancestors(name, section)
@@ -117,6 +127,13 @@ class TypeRegistry:
         return None
 
     def relationship_of(self, node_type: Any, requirement: str) -> str | None:
+        """The relationship type a node type's requirement declares (cached: asked once per requirement)."""
+        key = (str(node_type), requirement)
+        if key not in self._relationships:
+            self._relationships[key] = self._relationship_of(node_type, requirement)
+        return self._relationships[key]
+
+    def _relationship_of(self, node_type: Any, requirement: str) -> str | None:
         definition = self.requirement_definition(node_type, requirement) or {}
         rel = definition.get("relationship")
         if isinstance(rel, dict):

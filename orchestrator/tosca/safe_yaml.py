@@ -164,23 +164,42 @@ class _Builder:
         self.root: Any = None
 
     def run(self) -> tuple[Any, dict[Path, int], list[YamlWarning]]:
+        # The hot loop: locals instead of attributes, scalars handled inline (most events are scalars).
         get_event = self.loader.get_event
+        resolve = self.loader.resolve
+        attach = self._attach
+        scalar_event, alias_event = events.ScalarEvent, events.AliasEvent
+        map_start, seq_start = events.MappingStartEvent, events.SequenceStartEvent
+        map_end, seq_end = events.MappingEndEvent, events.SequenceEndEvent
+        max_nodes = self.limits.max_yaml_nodes
+        plain_tags: dict[str, str] = {}  # a plain scalar's resolved tag depends on its text alone
         documents = 0
         while True:
             event = get_event()
             kind = type(event)
-            line = event.start_mark.line + 1 if event.start_mark is not None else None
-            if kind is events.ScalarEvent:
-                self._node_added(line)
-                value = self._scalar(event, line)
+            line = event.start_mark.line + 1
+            if kind is scalar_event:
+                self.nodes += 1
+                if self.nodes > max_nodes:
+                    self._node_added(line)
+                text = event.value
+                tag = event.tag
+                if tag is None or tag == "!":
+                    if event.implicit[0]:
+                        tag = plain_tags.get(text)
+                        if tag is None:
+                            tag = plain_tags[text] = resolve(yaml.ScalarNode, text, event.implicit)
+                    else:
+                        tag = _STR  # quoted, or the non-specific "!": a string, as PyYAML's resolver says
+                value = text if tag == _STR else self._scalar(tag, event, line)
                 if event.anchor:
                     self.anchors[event.anchor] = (value, 1, 0)
-                self._attach(value, 1, 0, line)
-            elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
-                self._start(event, kind is events.MappingStartEvent, line)
-            elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
+                attach(value, 1, 0, line)
+            elif kind is map_start or kind is seq_start:
+                self._start(event, kind is map_start, line)
+            elif kind is map_end or kind is seq_end:
                 self._end()
-            elif kind is events.AliasEvent:
+            elif kind is alias_event:
                 self._alias(event, line)
             elif kind is events.DocumentStartEvent:
                 documents += 1
@@ -201,12 +220,8 @@ class _Builder:
                 limit=True,
             )
 
-    def _scalar(self, event: events.ScalarEvent, line: int | None) -> Any:
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag == _STR:
-            return event.value
+    def _scalar(self, tag: str, event: events.ScalarEvent, line: int | None) -> Any:
+        """A scalar that is not a plain string: null, bool, number, timestamp, or a merge key."""
         if tag == _MERGE:
             return _MERGE_KEY
         if tag not in _SCALAR_TAGS:

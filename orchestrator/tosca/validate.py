@@ -10,6 +10,7 @@ Problem in the Report.
 from __future__ import annotations
 
 import io
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -50,19 +51,20 @@ def validate_path(path: Path, *, root: Path | None = None, limits: Limits = DEFA
     (default: the template's own folder)."""
     name = str(path)
     try:
-        stat = path.stat()
-        if not path.is_file():
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
             return _refused(ProblemKind.TOSCA, f"{name} is not a file.", None)
-        if stat.st_size > limits.max_bytes:
-            return _refused(ProblemKind.POLICY, _too_large(stat.st_size, limits), None)
-        with open(path, "rb") as f:
-            if is_zip(f.read(4)):
-                return _validate_csar(f, stat.st_size, limits)
+        if info.st_size > limits.max_bytes:
+            return _refused(ProblemKind.POLICY, _too_large(info.st_size, limits), None)
         data = read_limited(path, limits)
     except OSError as exc:
         return _refused(ProblemKind.TOSCA, f"{name} cannot be read ({exc.strerror or exc}).", None)
+    if len(data) > limits.max_bytes:  # it grew since stat
+        return _refused(ProblemKind.POLICY, _too_large(len(data), limits), None)
+    if is_zip(data):
+        return _validate_csar(io.BytesIO(data), len(data), limits)
     main_path = path.resolve()
-    scope = Scope("folder", root=(root or main_path.parent).resolve(), main_name=name, main_path=main_path)
+    scope = Scope("folder", root=root.resolve() if root else main_path.parent, main_name=name, main_path=main_path)
     return _validate_yaml(data, scope, limits)
 
 
