@@ -12,6 +12,7 @@ but refuses recursive aliases, tags outside YAML's core schema and absurd number
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,10 @@ _NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 _MAP_TAGS = {None, "!", "tag:yaml.org,2002:map"}
 _SEQ_TAGS = {None, "!", "tag:yaml.org,2002:seq"}
 _MAX_NUMBER_CHARS = 100  # int() of a huge base-60 literal is quadratic
+# Past this length only a number could resolve to anything but a string, and PyYAML's number patterns take
+# seconds on megabytes: such a scalar is a string, or (made of number characters) an overlong number.
+_LONG_PLAIN = 1000
+_NUMBERISH = re.compile(r"[-+0-9_.:eE]*\Z")
 _MAX_LINE_DEPTH = 8  # lines are remembered this deep: enough to point at a property's value
 _NO_KEY = object()
 _MERGE_KEY = object()
@@ -185,7 +190,9 @@ class _Builder:
                 text = event.value
                 tag = event.tag
                 if tag is None or tag == "!":
-                    if event.implicit[0]:
+                    if event.implicit[0] and len(text) > _LONG_PLAIN:
+                        tag = "tag:yaml.org,2002:int" if _NUMBERISH.match(text) else _STR
+                    elif event.implicit[0]:
                         tag = plain_tags.get(text)
                         if tag is None:
                             tag = plain_tags[text] = resolve(yaml.ScalarNode, text, event.implicit)

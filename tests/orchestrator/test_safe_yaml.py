@@ -156,3 +156,14 @@ def test_refuses_absurdly_long_numbers() -> None:
     with pytest.raises(YamlError) as caught:
         load_yaml(b"a: " + b"1:" * 200 + b"1\n", limits=LIMITS)
     assert "more than 100 characters" in caught.value.message
+
+
+def test_a_long_plain_string_stays_a_string() -> None:
+    text = "1 Main Street, " + "and more " * 500
+    assert load_yaml(f"a: {text}\n".encode(), limits=LIMITS).data["a"] == text.strip()
+
+
+def test_a_long_run_of_number_characters_is_an_overlong_number() -> None:
+    with pytest.raises(YamlError) as caught:
+        load_yaml(b"a: " + b"1_000" * 400 + b"\n", limits=LIMITS)
+    assert "more than 100 characters" in caught.value.message
