@@ -22,9 +22,6 @@ from orchestrator.tosca.model import (
 from orchestrator.tosca.registry import TypeRegistry
 from orchestrator.tosca.safe_yaml import YamlDocument
 
-LIFECYCLE_OPERATIONS = ("create", "configure", "start", "stop", "delete")
-_OPERATION_KEYS = ("description", "implementation", "inputs", "outputs", "operation_host", "timeout")
-
 
 def build_template(document: YamlDocument, registry: TypeRegistry, file: str | None) -> Template:
     data = document.data

@@ -69,7 +69,7 @@ def extract_csar(source: BinaryIO, size: int, dest: Path, limits: Limits) -> Arc
     _check_directory(source, size, limits)
     try:
         archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, struct.error) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, OverflowError, struct.error) as exc:
         raise ArchiveError(f"The file is not a readable zip archive ({exc}).", ProblemKind.TOSCA) from None
     with archive:
         infos = archive.infolist()
@@ -198,7 +198,18 @@ def _extract(
                             member,
                         )
                     out.write(chunk)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        # zipfile's ways of saying a member is corrupt: a bad offset is a ValueError (negative seek), and so on.
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            NotImplementedError,
+            RuntimeError,
+            ValueError,
+            OverflowError,
+            struct.error,
+        ) as exc:
             raise ArchiveError(
                 f"The archive entry {member!r} cannot be read ({exc}).", ProblemKind.TOSCA, member
             ) from None

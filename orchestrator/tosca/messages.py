@@ -9,7 +9,7 @@ Anything unrecognised keeps a cleaned version of the parser's message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -749,9 +749,3 @@ _RULES: tuple[tuple[str, re.Pattern[str], _Handler], ...] = (
     _rule("ValueError", r'^Invalid type "', _invalid_input_type),
     _rule("ValueError", r"^(?P<detail>.*)$", _value_error),
 )
-
-
-def yaml_warnings(sources: Sources) -> Iterator[Problem]:
-    for file in sources.files():
-        for warning in file.document.warnings:
-            yield Problem(Severity.WARNING, ProblemKind.TOSCA, warning.message, file.name, warning.line, None)

@@ -151,7 +151,3 @@ def _requirement_items(requirements: Any) -> Iterable[tuple[Any, Any]]:
         for item in requirements:
             if isinstance(item, dict):
                 yield from item.items()
-
-
-def normative_types() -> Mapping[str, Any]:
-    return _NORMATIVE

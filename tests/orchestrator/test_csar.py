@@ -199,3 +199,31 @@ def test_a_corrupt_member_is_a_tosca_problem(tmp_path: Path) -> None:
     data[at : at + 5] = b"XXXXX"  # the CRC no longer matches
     error = refusal(bytes(data), tmp_path)
     assert "cannot be read" in error.message
+
+
+def test_a_member_with_a_corrupt_offset_is_a_tosca_problem(tmp_path: Path) -> None:
+    data = bytearray(make_zip({"service.yaml": PROFILE_TEMPLATE, "b.yaml": "b: 1"}))
+    eocd = data.rfind(b"PK\x05\x06")
+    (offset,) = struct.unpack_from("<I", data, eocd + 16)
+    # A directory offset past the real one: zipfile then seeks members to negative positions (a ValueError).
+    struct.pack_into("<I", data, eocd + 16, offset + 0x100000)
+    error = refusal(bytes(data), tmp_path)
+    assert "cannot be read" in error.message
+    assert error.kind is ProblemKind.TOSCA
+
+
+def test_corrupted_archives_never_raise_and_leave_nothing_behind(private_tmp: Path) -> None:
+    import random
+
+    from orchestrator.tosca import validate_bytes
+    from tests.orchestrator.conftest import CORPUS, zip_folder
+
+    base = zip_folder(CORPUS / "csar" / "agora_build")
+    rng = random.Random(7)  # noqa: S311  # a seeded, repeatable fuzz
+    for _ in range(300):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 8)):
+            # Half the damage in the central directory and end record, where zipfile parses most.
+            at = rng.randrange(len(data)) if rng.random() < 0.5 else len(data) - 1 - rng.randrange(400)
+            data[at] = rng.randrange(256)
+        validate_bytes(bytes(data), filename="x.csar")

@@ -363,3 +363,61 @@ def test_validation_is_thread_safe() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in range(3):
             assert list(pool.map(run, datas)) == expected
+
+
+WEIRD_VALUES: list[Any] = [
+    None,
+    0,
+    -1,
+    1.5,
+    True,
+    "",
+    "x",
+    [],
+    {},
+    [None],
+    {"a": None},
+    [[]],
+    {"get_input": "nope"},
+    {"get_input": []},
+    {"get_attribute": [1]},
+    "tosca.nodes.Compute",
+    ["host"],
+    {"host": None},
+    {"node": []},
+    {"type": 5},
+]
+
+
+def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def test_mis_shaped_templates_never_raise() -> None:
+    """Seeded mutations of the corpus: a value somewhere replaced by one of the wrong shape."""
+    import copy
+    import random
+
+    import yaml
+
+    rng = random.Random(20261124)  # noqa: S311  # a seeded, repeatable fuzz
+    sources = [CORPUS / "single" / n for n in ("agora_web.yaml", "docker_app_1_2.yaml", "policy_host_access.yaml")]
+    sources.append(CORPUS / "csar" / "compute_scripts" / "service.yaml")
+    originals = [yaml.safe_load(p.read_text()) for p in sources]
+    for _ in range(300):
+        data = copy.deepcopy(rng.choice(originals))
+        for _ in range(rng.randint(1, 3)):
+            path = rng.choice(_paths(data))
+            target = data
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = copy.deepcopy(rng.choice(WEIRD_VALUES))
+        report = validate(yaml.safe_dump(data))
+        json.dumps(report.to_dict())
