@@ -23,7 +23,8 @@ from orchestrator.tosca.sources import Scope
 
 DOCKER_IMAGE = "tosca.artifacts.Deployment.Image.Container.Docker"
 BUILD_CONTEXT = "agora.artifacts.BuildContext"
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+# scheme://..., or the forms without slashes that still reach outside: file:/etc/x, data:...
+_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://|file:|data:)", re.IGNORECASE)
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
@@ -63,6 +64,8 @@ def _references(node: NodeTemplate, registry: TypeRegistry) -> Iterator[_Referen
     for artifact in node.artifacts:
         if artifact.file is None or registry.is_a(artifact.type, DOCKER_IMAGE, "artifact_types"):
             continue
+        if artifact.type is not None and not registry.ancestors(artifact.type, "artifact_types"):
+            continue  # an undefined type is its own problem (support); what its file means is unknown
         yield _Reference(
             f'the artifact "{artifact.name}"',
             artifact.file,

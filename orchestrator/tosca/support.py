@@ -107,6 +107,7 @@ class _Checker:
             yield from self.node(node)
             yield from self.relationships(node)
             yield from self.undeclared_inputs(node)
+            yield from self.artifact_types(node)
 
     def template_level(self) -> Iterator[Problem]:
         data = self.document.data
@@ -194,7 +195,7 @@ class _Checker:
         if isinstance(image, str) and not IMAGE_REFERENCE.match(image):
             yield self.error(
                 f'Node template "{node.name}": the image "{image}" is not a Docker image reference '
-                "(such as nginx:1.25 or registry.example.org/team/app:2.0).",
+                f"(such as nginx:1.25 or registry.example.org/team/app:2.0){_image_hint(image)}.",
                 node.name,
                 "properties",
                 "image",
@@ -214,7 +215,7 @@ class _Checker:
         elif not IMAGE_REFERENCE.match(images[0].file):
             yield self.error(
                 f'Node template "{node.name}": the image "{images[0].file}" is not a Docker image reference '
-                "(such as nginx:1.25).",
+                f"(such as nginx:1.25){_image_hint(images[0].file)}.",
                 node.name,
                 "artifacts",
                 images[0].name,
@@ -324,7 +325,15 @@ class _Checker:
                 continue
             ancestors = self.registry.ancestors(rel, "relationship_types")
             if not ancestors:
-                continue  # unknown: the parser says so
+                # The parser lets an undefined relationship type pass; Agora could not set it up.
+                yield self.error(
+                    f'Node template "{node.name}": the requirement "{req.name}" uses the relationship type {rel}, '
+                    "which is not defined; check the spelling (such as tosca.relationships.ConnectsTo).",
+                    node.name,
+                    "requirements",
+                    _requirement_index(self.document, node.name, index),
+                )
+                continue
             if any(a in UNSUPPORTED_RELATIONSHIPS for a in ancestors) or not any(
                 a in SUPPORTED_RELATIONSHIPS for a in ancestors
             ):
@@ -334,6 +343,17 @@ class _Checker:
                     node.name,
                     "requirements",
                     _requirement_index(self.document, node.name, index),
+                )
+
+    def artifact_types(self, node: NodeTemplate) -> Iterator[Problem]:
+        for artifact in node.artifacts:
+            if artifact.type is not None and not self.registry.ancestors(artifact.type, "artifact_types"):
+                yield self.error(
+                    f'Node template "{node.name}": the artifact "{artifact.name}" has the type {artifact.type}, '
+                    f"which is not defined; check the spelling (such as {DOCKER_IMAGE}).",
+                    node.name,
+                    "artifacts",
+                    artifact.name,
                 )
 
     def undeclared_inputs(self, node: NodeTemplate) -> Iterator[Problem]:
@@ -352,6 +372,15 @@ class _Checker:
                         prop,
                         prop=str(prop),
                     )
+
+
+def _image_hint(image: str) -> str:
+    """Docker's most common refusal: capitals in the repository name (a tag may have them)."""
+    name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:
+        name, sep, tag = image, "", ""
+    lowered = name.lower() + sep + tag
+    return "; image names are lowercase" if lowered != image and IMAGE_REFERENCE.match(lowered) else ""
 
 
 def _get_input(value: Any) -> str | None:
