@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from orchestrator.tosca.model import Limits, ProblemKind
+from orchestrator.tosca.model import Limits, ProblemKind, human_size
 from orchestrator.tosca.safe_yaml import YamlError, load_yaml, read_limited
 
 TOSCA_META = "TOSCA-Metadata/TOSCA.meta"
@@ -178,7 +178,7 @@ def _extract(
                     total += len(chunk)
                     if total > limits.max_uncompressed_bytes:
                         raise ArchiveError(
-                            f"The archive expands to more than {limits.max_uncompressed_bytes // (1024 * 1024)} MiB; "
+                            f"The archive expands to more than {human_size(limits.max_uncompressed_bytes)}; "
                             "Agora stops there.",
                             ProblemKind.POLICY,
                             member,

@@ -228,6 +228,14 @@ class Report:
         }
 
 
+def human_size(n: int) -> str:
+    """Sizes in messages: 20 MiB, 1.5 MiB, 300 KiB, 12 bytes."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
 def json_safe(value: Any) -> Any:
     """YAML gives dates and non-string keys; JSON takes neither."""
     if isinstance(value, str | bool | int | type(None)):

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from yaml import events
 
-from orchestrator.tosca.model import Limits
+from orchestrator.tosca.model import Limits, human_size
 
 # The loader PyYAML pairs with libyaml; the pure one is the fallback where libyaml is missing.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -71,6 +71,8 @@ class YamlDocument:
     data: dict[Any, Any]
     lines: Mapping[Path, int]  # a key path (mapping keys and list indexes) → the 1-based line where it starts
     warnings: tuple[YamlWarning, ...] = field(default=())
+    nodes: int = 0  # values once aliases are expanded: what a template and its imports share a limit on
+    size: int = 0  # bytes
 
     def line(self, *path: Any) -> int | None:
         """The line of the deepest part of `path` that the file has."""
@@ -103,11 +105,16 @@ def read_limited(path: PathLike, limits: Limits) -> bytes:
         return f.read(limits.max_bytes + 1)
 
 
-def load_yaml(data: bytes, *, limits: Limits) -> YamlDocument:
-    """Reads one YAML document whose top level is a mapping, or raises YamlError."""
+def load_yaml(data: bytes, *, limits: Limits, nodes_before: int = 0) -> YamlDocument:
+    """Reads one YAML document whose top level is a mapping, or raises YamlError.
+
+    `nodes_before`: values already loaded from the other files of the same template, which share
+    max_yaml_nodes with this one (else a hundred imports could each stop just short of it).
+    """
     if len(data) > limits.max_bytes:
         raise YamlError(
-            f"The file is {_size(len(data))}; Agora reads templates up to {_size(limits.max_bytes)}.", limit=True
+            f"The file is {human_size(len(data))}; Agora reads templates up to {human_size(limits.max_bytes)}.",
+            limit=True,
         )
     try:
         text = data.decode("utf-8")
@@ -118,7 +125,7 @@ def load_yaml(data: bytes, *, limits: Limits) -> YamlDocument:
         ) from None
     if not text.strip():
         raise YamlError("The file is empty; a TOSCA template starts with tosca_definitions_version.")
-    root, lines, warnings = _build(text, limits)
+    root, lines, warnings, nodes = _build(text, limits, nodes_before)
     if root is None:
         raise YamlError("The file holds no YAML content; a TOSCA template starts with tosca_definitions_version.")
     if not isinstance(root, dict):
@@ -128,13 +135,13 @@ def load_yaml(data: bytes, *, limits: Limits) -> YamlDocument:
             "tosca_definitions_version.",
             1,
         )
-    return YamlDocument(data=root, lines=lines, warnings=tuple(warnings))
+    return YamlDocument(data=root, lines=lines, warnings=tuple(warnings), nodes=nodes - nodes_before, size=len(data))
 
 
-def _build(text: str, limits: Limits) -> tuple[Any, dict[Path, int], list[YamlWarning]]:
+def _build(text: str, limits: Limits, nodes_before: int) -> tuple[Any, dict[Path, int], list[YamlWarning], int]:
     loader = _Loader(text)
     try:
-        return _Builder(loader, limits).run()
+        return _Builder(loader, limits, nodes_before).run()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -156,7 +163,7 @@ def _build(text: str, limits: Limits) -> tuple[Any, dict[Path, int], list[YamlWa
 class _Builder:
     """Turns the event stream into plain data, one event at a time, never recursing."""
 
-    def __init__(self, loader: yaml.SafeLoader, limits: Limits) -> None:
+    def __init__(self, loader: yaml.SafeLoader, limits: Limits, nodes_before: int = 0) -> None:
         self.loader = loader
         self.limits = limits
         self.stack: list[_Frame] = []
@@ -164,11 +171,12 @@ class _Builder:
         self.open_anchors: set[str] = set()
         self.lines: dict[Path, int] = {}
         self.warnings: list[YamlWarning] = []
-        self.nodes = 0
+        self.nodes = nodes_before
+        self.nodes_before = nodes_before
         self.aliases = 0
         self.root: Any = None
 
-    def run(self) -> tuple[Any, dict[Path, int], list[YamlWarning]]:
+    def run(self) -> tuple[Any, dict[Path, int], list[YamlWarning], int]:
         # The hot loop: locals instead of attributes, scalars handled inline (most events are scalars).
         get_event = self.loader.get_event
         resolve = self.loader.resolve
@@ -186,7 +194,7 @@ class _Builder:
             if kind is scalar_event:
                 self.nodes += 1
                 if self.nodes > max_nodes:
-                    self._node_added(line)
+                    self._too_many(line)
                 text = event.value
                 tag = event.tag
                 if tag is None or tag == "!":
@@ -216,16 +224,20 @@ class _Builder:
                         line,
                     )
             elif kind is events.StreamEndEvent:
-                return self.root, self.lines, self.warnings
+                return self.root, self.lines, self.warnings, self.nodes
 
     def _node_added(self, line: int | None) -> None:
         self.nodes += 1
         if self.nodes > self.limits.max_yaml_nodes:
-            raise YamlError(
-                f"The YAML has more than {self.limits.max_yaml_nodes} values once aliases are expanded.",
-                line,
-                limit=True,
-            )
+            self._too_many(line)
+
+    def _too_many(self, line: int | None) -> None:
+        most = self.limits.max_yaml_nodes
+        if self.nodes_before:
+            message = f"The template and the files it imports hold more than {most} YAML values together"
+        else:
+            message = f"The YAML has more than {most} values"
+        raise YamlError(message + " once aliases are expanded.", line, limit=True)
 
     def _scalar(self, tag: str, event: events.ScalarEvent, line: int | None) -> Any:
         """A scalar that is not a plain string: null, bool, number, timestamp, or a merge key."""
@@ -296,11 +308,7 @@ class _Builder:
         value, size, height = self.anchors[name]
         self.nodes += size
         if self.nodes > self.limits.max_yaml_nodes:
-            raise YamlError(
-                f"The YAML has more than {self.limits.max_yaml_nodes} values once aliases are expanded.",
-                line,
-                limit=True,
-            )
+            self._too_many(line)
         if len(self.stack) + height > self.limits.max_yaml_depth:
             raise YamlError(
                 f"The YAML nests deeper than {self.limits.max_yaml_depth} levels once aliases are expanded.",
@@ -347,11 +355,3 @@ class _Builder:
         top.value[key] = value
         if top.path is not None and top.key_line and len(top.path) < _MAX_LINE_DEPTH:
             self.lines[(*top.path, key)] = top.key_line
-
-
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MiB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n} bytes"

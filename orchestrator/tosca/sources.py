@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.tosca.model import Limits, Problem, ProblemKind, Severity
+from orchestrator.tosca.model import Limits, Problem, ProblemKind, Severity, human_size
 from orchestrator.tosca.safe_yaml import YamlDocument, YamlError, load_yaml, read_limited
 
 AGORA_PROFILE_IMPORT = "agora/v1/profile.yaml"  # the import name templates use for Agora's profile
@@ -81,6 +81,7 @@ class Sources:
 def load_sources(document: YamlDocument, scope: Scope, limits: Limits) -> Sources:
     main = SourceFile(name=scope.main_name, path=scope.main_path, document=document, data=document.data)
     walker = _Walker(scope, limits)
+    walker.nodes, walker.bytes = document.nodes, document.size
     data = walker.rewrite(main, [str(scope.main_path) if scope.main_path else "<upload>"])
     sources = Sources(main=SourceFile(main.name, main.path, document, data), problems=walker.problems)
     sources.imported = walker.loaded
@@ -94,6 +95,10 @@ class _Walker:
         self.loaded: dict[str, SourceFile] = {}
         self.failed: set[str] = set()
         self.problems: list[Problem] = []
+        # The template and its imports share the limits on YAML values and bytes.
+        self.nodes = 0
+        self.bytes = 0
+        self.exhausted = False
 
     def problem(self, kind: ProblemKind, message: str, file: SourceFile, index: int | None) -> None:
         line = file.document.line("imports", index) if index is not None else file.document.line("imports")
@@ -248,15 +253,31 @@ class _Walker:
 
     def load(self, target: Path, file: SourceFile, index: int, prefix: str | None) -> SourceFile | None:
         name = self.scope.display(target)
+        if self.exhausted:  # already said once; the rest would only repeat it
+            return None
         try:
-            document = load_yaml(read_limited(target, self.limits), limits=self.limits)
+            data = read_limited(target, self.limits)
+            if self.bytes + len(data) > self.limits.max_uncompressed_bytes:
+                self.exhausted = True
+                most = human_size(self.limits.max_uncompressed_bytes)
+                self.problem(
+                    ProblemKind.POLICY,
+                    f"The template and the files it imports are larger than {most} together; Agora stops there.",
+                    file,
+                    index,
+                )
+                return None
+            document = load_yaml(data, limits=self.limits, nodes_before=self.nodes)
         except OSError as exc:
             self.problem(ProblemKind.TOSCA, f"The import {name!r} cannot be read ({exc.strerror}).", file, index)
             return None
         except YamlError as exc:
             kind = ProblemKind.POLICY if exc.limit else ProblemKind.TOSCA
+            self.exhausted = exc.limit and self.nodes > 0
             self.problems.append(Problem(Severity.ERROR, kind, exc.message, name, exc.line, None))
             return None
+        self.nodes += document.nodes
+        self.bytes += document.size
         for warning in document.warnings:
             self.problems.append(
                 Problem(Severity.WARNING, ProblemKind.TOSCA, warning.message, name, warning.line, None)

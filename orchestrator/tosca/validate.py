@@ -20,7 +20,7 @@ from orchestrator.tosca.checker import run_toscaparser
 from orchestrator.tosca.csar import TOSCA_META, Archive, ArchiveError, extract_csar, is_zip
 from orchestrator.tosca.files import check_artifact_files
 from orchestrator.tosca.messages import Locator, problems_from
-from orchestrator.tosca.model import Limits, Problem, ProblemKind, Report, Severity
+from orchestrator.tosca.model import Limits, Problem, ProblemKind, Report, Severity, human_size
 from orchestrator.tosca.policy import check_policy
 from orchestrator.tosca.registry import TypeRegistry
 from orchestrator.tosca.safe_yaml import YamlError, load_yaml, read_limited
@@ -169,10 +169,7 @@ def _for_parser(data: dict[Any, Any]) -> dict[Any, Any]:
 
 
 def _too_large(size: int, limits: Limits) -> str:
-    mib = 1024 * 1024
-    return (
-        f"The file is {size / mib:.1f} MiB; Agora accepts templates and CSARs up to {limits.max_bytes / mib:.1f} MiB."
-    )
+    return f"The file is {human_size(size)}; Agora accepts templates and CSARs up to {human_size(limits.max_bytes)}."
 
 
 def _refused(kind: ProblemKind, message: str, file: str | None, line: int | None = None) -> Report:

@@ -160,6 +160,16 @@ def csar_circular() -> bytes:
     return _zip([("service.yaml", service.encode()), ("types/a.yaml", a.encode()), ("types/b.yaml", b.encode())])
 
 
+def csar_many_imports() -> bytes:
+    # Each file stays under the per-file limit; together they would cost gigabytes.
+    imports = "".join(f"  - types/t{i}.yaml\n" for i in range(12))
+    members: list[tuple[str | zipfile.ZipInfo, bytes]] = [("service.yaml", (SERVICE + "imports:\n" + imports).encode())]
+    for i in range(12):
+        body = "".join(f"  - v{i}_{j}\n" for j in range(100_000))
+        members.append((f"types/t{i}.yaml", (HEADER + "metadata:\n  pad:\n" + body).encode()))
+    return _zip(members)
+
+
 def import_url() -> bytes:
     return (SERVICE + "imports:\n  - http://10.255.255.1/slow.yaml\n").encode()
 
@@ -176,7 +186,7 @@ CASES: tuple[Hostile, ...] = (
     Hostile("deep-flow-maps", deep_flow_maps, "deeper than 64 levels", "policy"),
     Hostile("deep-block-lists", deep_block_lists, "deeper than 64 levels", "policy"),
     Hostile("deep-indentation", deep_indentation, "deeper than 64 levels", "policy"),
-    Hostile("oversized", oversized, "Agora accepts templates and CSARs up to 20.0 MiB", "policy"),
+    Hostile("oversized", oversized, "Agora accepts templates and CSARs up to 20 MiB", "policy"),
     Hostile("flat-flood", flat_flood, "more than 200000 values", "policy"),
     Hostile("long-number", long_number, "more than 100 characters", "policy"),
     Hostile("property-flood", property_flood, "found more problems than are listed here", "tosca"),
@@ -195,4 +205,5 @@ CASES: tuple[Hostile, ...] = (
     Hostile("zip-truncated", zip_truncated, "not a readable zip archive", "tosca", "s.csar"),
     Hostile("csar-yaml-bomb", csar_yaml_bomb, "once aliases are expanded", "policy", "s.csar"),
     Hostile("csar-circular-imports", csar_circular, "go round in a circle", "tosca", "s.csar"),
+    Hostile("csar-many-imports", csar_many_imports, "and the files it imports hold more than", "policy", "s.csar"),
 )

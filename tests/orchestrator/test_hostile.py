@@ -44,7 +44,15 @@ def test_a_hostile_file_on_disk_gets_a_clear_problem_fast(case: Hostile, private
     check(case, report, time.monotonic() - start)
 
 
-MEASURED = ["zip-bomb", "zip-bomb-spread", "oversized", "flat-flood", "deep-indentation", "property-flood"]
+MEASURED = [
+    "zip-bomb",
+    "zip-bomb-spread",
+    "oversized",
+    "flat-flood",
+    "deep-indentation",
+    "property-flood",
+    "csar-many-imports",
+]
 
 
 @pytest.mark.parametrize("name", MEASURED)

@@ -269,3 +269,25 @@ def test_an_import_escaping_a_csar_is_refused(private_tmp: Path) -> None:
     problem = the_problem(report, "points outside the archive")
     assert problem.kind is ProblemKind.POLICY
     assert problem.file == "service.yaml"
+
+
+def test_a_template_and_its_imports_share_the_limit_on_yaml_values(tmp_path: Path) -> None:
+    from orchestrator.tosca import Limits
+
+    pad = "metadata:\n  pad: [" + ", ".join(["x"] * 60) + "]\n"
+    files = {f"t{i}.yaml": "tosca_definitions_version: tosca_simple_yaml_1_3\n" + pad for i in range(5)}
+    files["main.yaml"] = uses("tosca.nodes.Compute", [f"t{i}.yaml" for i in range(5)])
+    write(tmp_path, files)
+    report = validate_path(tmp_path / "main.yaml", limits=Limits(max_yaml_nodes=150))
+    problems = [p for p in report.problems if "and the files it imports hold more than 150" in p.message]
+    assert len(problems) == 1  # said once; the later imports are not read at all
+    assert problems[0].kind is ProblemKind.POLICY
+
+
+def test_a_template_and_its_imports_share_the_limit_on_bytes(tmp_path: Path) -> None:
+    from orchestrator.tosca import Limits
+
+    big = "tosca_definitions_version: tosca_simple_yaml_1_3\n" + "# padding\n" * 500
+    write(tmp_path, {"main.yaml": uses("tosca.nodes.Compute", ["a.yaml", "b.yaml"]), "a.yaml": big, "b.yaml": big})
+    report = validate_path(tmp_path / "main.yaml", limits=Limits(max_uncompressed_bytes=8000))
+    assert the_problem(report, "larger than 7.8 KiB together").kind is ProblemKind.POLICY
