@@ -442,7 +442,7 @@ def _check_capacity(client: Any, target: Target, deployment: str, specs: Sequenc
     mine = {(deployment, s.name) for s in specs}
     count, cpus, memory = 0, 0.0, 0
     if _swarm(target):
-        for item in client.api.services(filters={"label": [names.LABEL_DEPLOYMENT, f"{names.LABEL_KIND}=service"]}):
+        for item in client.api.services(filters={"label": [f"{names.LABEL_TARGET}={target.name}"]}):
             spec = item["Spec"]
             labels = spec.get("Labels") or {}
             if (labels.get(names.LABEL_DEPLOYMENT), labels.get(names.LABEL_NODE)) in mine:
@@ -454,7 +454,7 @@ def _check_capacity(client: Any, target: Target, deployment: str, specs: Sequenc
             memory += replicas * limits.get("MemoryBytes", 0)
     else:
         seen: set[tuple[str, str]] = set()
-        for item in client.api.containers(all=True, filters={"label": [f"{names.LABEL_KIND}=service"]}):
+        for item in client.api.containers(all=True, filters={"label": [f"{names.LABEL_TARGET}={target.name}"]}):
             labels = item.get("Labels") or {}
             key = (labels.get(names.LABEL_DEPLOYMENT, ""), labels.get(names.LABEL_NODE, ""))
             if key in mine:
@@ -559,7 +559,7 @@ def _swarm_definition(
 ) -> dict[str, Any]:
     assert spec.cpu_limit is not None and spec.memory_limit is not None  # filled in by the policy
     options = spec.options
-    base = names.labels(deployment, Kind.SERVICE, **{names.LABEL_NODE: spec.name})
+    base = names.labels(deployment, Kind.SERVICE, **{names.LABEL_NODE: spec.name, names.LABEL_TARGET: target.name})
     container_spec = docker.types.ContainerSpec(
         image=spec.image,
         command=list(spec.entrypoint) if spec.entrypoint is not None else None,
@@ -625,7 +625,11 @@ def _swarm_definition(
         "labels": base,
         "mode": docker.types.ServiceMode("replicated", replicas=spec.replicas),
         "update_config": docker.types.UpdateConfig(
-            parallelism=spec.update_parallelism, failure_action="rollback", order=str(order)
+            parallelism=spec.update_parallelism,
+            failure_action="rollback",
+            # A task with a health check is "running" only once healthy: a short watch after that is enough.
+            monitor=(2 if spec.healthcheck else 5) * NS,
+            order=str(order),
         ),
         "rollback_config": docker.types.RollbackConfig(
             parallelism=spec.update_parallelism, failure_action="pause", order=str(order)
@@ -682,6 +686,7 @@ def _prune_unused_secrets(client: Any, target: Target, deployment: str) -> None:
 
 def _engine_definition(
     client: Any,
+    target: Target,
     deployment: str,
     spec: ServiceSpec,
     endpoints: Sequence[Endpoint],
@@ -697,6 +702,7 @@ def _engine_definition(
             Kind.SERVICE,
             **{
                 names.LABEL_NODE: spec.name,
+                names.LABEL_TARGET: target.name,
                 names.LABEL_REPLICA: str(replica),
                 names.LABEL_REPLICAS: str(spec.replicas),
                 names.LABEL_CPUS: f"{spec.cpu_limit:g}",
@@ -769,7 +775,7 @@ def _ensure_engine_node(
         existing = {c["Names"][0].lstrip("/"): c for c in client.api.containers(all=True, filters=selector)}
         secret_files = {f"run/secrets/{u.file}": (_read_secret_holder(client, u.id), 0o444) for u in uses}
         for replica in range(1, spec.replicas + 1):
-            definition = _engine_definition(client, deployment, spec, endpoints, replica)
+            definition = _engine_definition(client, target, deployment, spec, endpoints, replica)
             digest = _digest([definition, [(u.file, u.docker_name) for u in uses]])
             definition["labels"][names.LABEL_HASH] = digest
             name = definition["name"]

@@ -119,10 +119,28 @@ _HINTS = (
         "or switch the target to engine mode.",
     ),
     (
+        re.compile(r"dial tcp|no such host|tls handshake timeout", re.IGNORECASE),
+        "The target's daemon cannot reach the image's registry; check its network and DNS, or load the image onto "
+        "the target.",
+    ),
+    (
         re.compile(r"install paramiko", re.IGNORECASE),
         "ssh:// targets need the paramiko package on the Agora host.",
     ),
 )
+
+
+_REASON = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)|(No such file or directory)|(Connection refused)|(timed out)")
+
+
+def _unreachable(target: str, detail: str, endpoint: str | None = None) -> TargetUnreachable:
+    # The SDK nests the cause deep inside requests' and urllib3's messages; say the cause.
+    match = _REASON.search(detail)
+    reason = next((g for g in match.groups() if g), detail) if match else detail[:300]
+    return TargetUnreachable(
+        f'Target "{target}"{f" at {endpoint}" if endpoint else ""} does not answer: {reason.strip()}. Check that its '
+        "Docker daemon runs and that its endpoint, network path and TLS settings are right."
+    )
 
 
 def _docker_explanation(exc: BaseException) -> str:
@@ -133,7 +151,7 @@ def _docker_explanation(exc: BaseException) -> str:
     return text or exc.__class__.__name__
 
 
-def translate(exc: BaseException, *, target: str, doing: str) -> CraneError:
+def translate(exc: BaseException, *, target: str, doing: str, endpoint: str | None = None) -> CraneError:
     """The CraneError for a Docker SDK, requests or socket error raised while `doing` on `target`."""
     if isinstance(exc, CraneError):
         return exc
@@ -141,10 +159,7 @@ def translate(exc: BaseException, *, target: str, doing: str) -> CraneError:
     hint = next((text for pattern, text in _HINTS if pattern.search(detail)), "")
     message = f'Target "{target}": could not {doing}: {detail}' + (f" {hint}" if hint else "")
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError):
-        return TargetUnreachable(
-            f'Target "{target}" does not answer ({detail}); check that its Docker daemon runs and that its '
-            "endpoint, network path and TLS settings are right.",
-        )
+        return _unreachable(target, detail, endpoint)
     if isinstance(exc, docker.errors.ImageNotFound) or _IMAGE_MISSING.search(detail):
         return ImageNotFound(message)
     if isinstance(exc, docker.errors.APIError):
@@ -159,25 +174,22 @@ def translate(exc: BaseException, *, target: str, doing: str) -> CraneError:
     if isinstance(exc, docker.errors.DockerException):
         # The SDK wraps connection failures while it asks the daemon for its API version.
         if "error while fetching server api version" in detail.lower():
-            return TargetUnreachable(
-                f'Target "{target}" does not answer ({detail}); check that its Docker daemon runs and that its '
-                "endpoint, network path and TLS settings are right.",
-            )
+            return _unreachable(target, detail.split(":", 1)[-1], endpoint)
         return InvalidSpec(message)
     if isinstance(exc, OSError | TimeoutError):
-        return TargetUnreachable(f'Target "{target}" does not answer ({detail}).')
+        return _unreachable(target, detail, endpoint)
     return DockerRefused(message)
 
 
 @contextmanager
-def docker_errors(target: str, doing: str) -> Iterator[None]:
+def docker_errors(target: str, doing: str, *, endpoint: str | None = None) -> Iterator[None]:
     """Turn whatever the SDK raises inside the block into a CraneError."""
     try:
         yield
     except CraneError:
         raise
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise translate(exc, target=target, doing=doing) from exc
+        raise translate(exc, target=target, doing=doing, endpoint=endpoint) from exc
 
 
 def is_not_found(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ PREFIX = "agora"
 LABEL_DEPLOYMENT = "agora.deployment"
 LABEL_NODE = "agora.node"
 LABEL_KIND = "agora.kind"
+LABEL_TARGET = "agora.target"  # on services and their containers: capacity is counted per target
 LABEL_NAME = "agora.name"  # a volume's or secret's name as the deployment knows it
 LABEL_HASH = "agora.spec-hash"
 LABEL_REPLICA = "agora.replica"

@@ -87,17 +87,22 @@ def ports_of(*, target: Target, deployment: str) -> list[PublishedPort]:
     return list(PublishedPort.objects.filter(target=target, deployment=deployment).order_by("node", "target_port"))
 
 
+def tls_key_check(key_pem: str) -> str:
+    """The key, stripped, when it is an unencrypted PEM private key; else InvalidSpec."""
+    key_pem = key_pem.strip()
+    try:
+        load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise InvalidSpec(
+            "The TLS client key is not an unencrypted PEM private key (-----BEGIN ... PRIVATE KEY-----)."
+        ) from None
+    return key_pem
+
+
 def target_set_tls_key(*, target: Target, key_pem: str) -> Target:
     """Store a TLS client key (PEM, unencrypted) encrypted at rest; an empty text removes the key."""
-    key_pem = key_pem.strip()
-    if key_pem:
-        try:
-            load_pem_private_key(key_pem.encode(), password=None)
-        except (ValueError, TypeError):
-            raise InvalidSpec(
-                "The TLS client key is not an unencrypted PEM private key (-----BEGIN ... PRIVATE KEY-----)."
-            ) from None
-        target.tls_client_key_encrypted = encrypt_json({"pem": key_pem + "\n"})
+    if key_pem.strip():
+        target.tls_client_key_encrypted = encrypt_json({"pem": tls_key_check(key_pem) + "\n"})
     else:
         target.tls_client_key_encrypted = ""
     target.save(update_fields=["tls_client_key_encrypted", "updated_at"])

@@ -173,7 +173,7 @@ def _new_client(target: Target, seconds: float, material: _Material | None) -> A
         client_cert = (paths["cert"], paths["key"]) if "cert" in paths else None
         # Without a CA of its own the daemon's certificate is checked against the system's CAs: never unverified.
         tls = docker.tls.TLSConfig(client_cert=client_cert, ca_cert=paths.get("ca"), verify=True)
-    with docker_errors(target.name, "connect"):
+    with docker_errors(target.name, "connect", endpoint=endpoint):
         return docker.DockerClient(
             base_url=endpoint,
             version="auto",
