@@ -100,7 +100,7 @@ def _nodes(topology: Mapping[Any, Any], registry: TypeRegistry, document: YamlDo
                 name=str(name),
                 type=types[0] if types else str(raw_type),
                 types=types,
-                properties=_dict(tpl.get("properties")),
+                properties={**_property_defaults(types, registry), **_dict(tpl.get("properties"))},
                 requirements=tuple(_requirements(tpl, raw_type, registry, rel_templates)),
                 artifacts=tuple(_artifacts(tpl, registry)),
                 operations=tuple(_operations(tpl)),
@@ -111,6 +111,16 @@ def _nodes(topology: Mapping[Any, Any], registry: TypeRegistry, document: YamlDo
             )
         )
     return nodes
+
+
+def _property_defaults(types: tuple[str, ...], registry: TypeRegistry) -> dict[str, Any]:
+    """The defaults the node's types declare, nearest type winning: what the node runs with when it says nothing."""
+    defaults: dict[str, Any] = {}
+    for type_name in reversed(types):
+        for prop, spec in _dict(registry.definition(type_name).get("properties")).items():
+            if isinstance(spec, dict) and "default" in spec:
+                defaults[str(prop)] = spec["default"]
+    return defaults
 
 
 def _requirements(

@@ -134,7 +134,16 @@ def test_to_dict_is_json_and_carries_no_property_values() -> None:
     encoded = json.dumps(payload)
     assert "hunter2" not in encoded
     assert payload["inputs"]["since"]["default"] == "2024-01-02"
-    assert payload["nodes"][0]["properties"] == ["environment", "image"]
+    assert payload["nodes"][0]["properties"] == ["cpu_limit", "environment", "image", "mem_limit", "replicas"]
+
+
+def test_nodes_carry_their_types_property_defaults_under_their_own_values() -> None:
+    text = PROFILE_TEMPLATE.replace("        image: nginx:1.25\n", "        image: nginx:1.25\n        replicas: 3\n")
+    template = validate(text).template
+    assert template is not None
+    web = template.nodes[0]
+    assert web.properties["replicas"] == 3
+    assert web.properties["cpu_limit"] == 0.5 and web.properties["mem_limit"] == "256 MB"
 
 
 def test_problems_list_errors_first_then_tosca_support_policy() -> None:
