@@ -41,6 +41,7 @@ from crane.errors import (
     ImageNotFound,
     InvalidSpec,
     NameConflict,
+    NodeUnhealthy,
     PolicyViolation,
     docker_errors,
 )
@@ -63,6 +64,10 @@ logger = logging.getLogger(__name__)
 
 NS = 1_000_000_000  # Docker counts durations and CPUs in nanos
 MAX_SECRET_BYTES = 500 * 1024  # swarm's limit, applied in both modes
+# A node whose tasks failed this often (per replica) will not come up by waiting longer.
+FAILURES_BEFORE_GIVING_UP = 3
+# Without a health check, "running" is only believed after this long: a crashing command runs for an instant.
+SETTLE_SECONDS = 1.0
 SECRET_HOLDER_IMAGE = "agora/secret-holder:1"  # noqa: S105 - an image name
 _T = TypeVar("_T")
 
@@ -832,9 +837,10 @@ def wait_deployment_healthy(
     client = targets.client_for(target)
     deadline = time.monotonic() + timeout
     pause = 0.05
+    seen: dict[str, float] = {}
     while True:
         with docker_errors(target.name, f"read the state of deployment {deployment}"):
-            statuses = _statuses(client, target, deployment, nodes, errors=False)
+            statuses = _statuses(client, target, deployment, nodes, seen, errors=False)
         if statuses and all(s.ready for s in statuses):
             return statuses
         if time.monotonic() >= deadline:
@@ -842,7 +848,7 @@ def wait_deployment_healthy(
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 1.5, 1.0)
     with docker_errors(target.name, f"read the state of deployment {deployment}"):
-        statuses = _statuses(client, target, deployment, nodes, errors=True)
+        statuses = _statuses(client, target, deployment, nodes, seen, errors=True)
     late = next((s for s in statuses if not s.ready), None)
     if late is None:
         return statuses
@@ -855,21 +861,34 @@ def wait_deployment_healthy(
 
 
 def _statuses(
-    client: Any, target: Target, deployment: str, nodes: Sequence[str] | None, *, errors: bool
+    client: Any, target: Target, deployment: str, nodes: Sequence[str] | None, seen: dict[str, float], *, errors: bool
 ) -> tuple[NodeStatus, ...]:
     if _swarm(target):
-        return _swarm_statuses(client, deployment, nodes, errors=errors)
-    return _engine_statuses(client, deployment, nodes, errors=errors)
+        return _swarm_statuses(client, deployment, nodes, seen, errors=errors)
+    return _engine_statuses(client, deployment, nodes, seen, errors=errors)
+
+
+def _settled(seen: dict[str, float], key: str, checked: bool) -> bool:
+    """Running and proven: by a health check, or by having been seen running for SETTLE_SECONDS."""
+    if checked:
+        return True
+    now = time.monotonic()
+    return now - seen.setdefault(key, now) >= SETTLE_SECONDS
+
+
+def _has_healthcheck(check: dict[str, Any] | None) -> bool:
+    return bool(check and check.get("Test") and check["Test"][0] != "NONE")
 
 
 def _swarm_statuses(
-    client: Any, deployment: str, nodes: Sequence[str] | None, *, errors: bool
+    client: Any, deployment: str, nodes: Sequence[str] | None, seen: dict[str, float], *, errors: bool
 ) -> tuple[NodeStatus, ...]:
     found = client.api.services(filters=names.deployment_filter(deployment, f"{names.LABEL_KIND}=service"))
     by_node = {s["Spec"]["Labels"][names.LABEL_NODE]: s for s in found}
     wanted = list(nodes) if nodes is not None else sorted(by_node)
     ids = [by_node[n]["ID"] for n in wanted if n in by_node]
-    tasks = client.api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
+    # One call for every task of these services, current and past: counts and errors come from it.
+    tasks = client.api.tasks(filters={"service": ids}) if ids else []
     result = []
     for node in wanted:
         service = by_node.get(node)
@@ -878,42 +897,57 @@ def _swarm_statuses(
             continue
         spec = service["Spec"]
         desired = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
-        current = spec["TaskTemplate"]["ContainerSpec"].get("Labels", {}).get(names.LABEL_HASH)
-        running = sum(
-            1
+        version = spec["TaskTemplate"]["ContainerSpec"].get("Labels", {}).get(names.LABEL_HASH)
+        current = [
+            t
             for t in tasks
             if t["ServiceID"] == service["ID"]
+            and t["Spec"]["ContainerSpec"].get("Labels", {}).get(names.LABEL_HASH) == version
+        ]
+        running = sum(
+            1
+            for t in current
+            if t.get("DesiredState") == "running"
             and t["Status"]["State"] == "running"
-            and t["Spec"]["ContainerSpec"].get("Labels", {}).get(names.LABEL_HASH) == current
+            and _settled(seen, t["ID"], _has_healthcheck(t["Spec"]["ContainerSpec"].get("Healthcheck")))
         )
+        failures = sum(1 for t in current if t["Status"]["State"] in ("failed", "rejected"))
         update = (service.get("UpdateStatus") or {}).get("State", "")
         if update in ("rollback_completed", "paused", "rollback_paused"):
             message = (service.get("UpdateStatus") or {}).get("Message", "")
-            raise DockerRefused(
+            raise NodeUnhealthy(
                 f'Node "{node}" of deployment {deployment}: the update failed and Docker {update.replace("_", " ")} '
-                f"it ({message}). Last error: {_last_task_error(client, service['ID'])}"
+                f"it ({message}). Last error: {_last_task_error(current)}",
+                node=node,
+                last_error=_last_task_error(current),
             )
         if update in ("updating", "rollback_started"):
             running = min(running, desired - 1) if desired else running
-        last_error = _last_task_error(client, service["ID"]) if errors and running < desired else ""
+        if running < desired and failures >= FAILURES_BEFORE_GIVING_UP * max(desired, 1):
+            error = _last_task_error(current)
+            raise NodeUnhealthy(
+                f'Node "{node}" of deployment {deployment}: its tasks failed {failures} times. Last error: {error}',
+                node=node,
+                last_error=error,
+            )
+        last_error = _last_task_error(current) if errors and running < desired else ""
         result.append(NodeStatus(node, desired, running, last_error))
     return tuple(result)
 
 
-def _last_task_error(client: Any, service_id: str) -> str:
-    tasks = client.api.tasks(filters={"service": service_id})
-    for task in sorted(tasks, key=lambda t: t["Status"].get("Timestamp", ""), reverse=True):
-        status = task["Status"]
-        if status.get("Err"):
-            return str(status["Err"])
-    if tasks:
-        latest = max(tasks, key=lambda t: t["Status"].get("Timestamp", ""))["Status"]
+def _last_task_error(tasks: Sequence[dict[str, Any]]) -> str:
+    ordered = sorted(tasks, key=lambda t: t["Status"].get("Timestamp", ""), reverse=True)
+    for task in ordered:
+        if task["Status"].get("Err"):
+            return str(task["Status"]["Err"])
+    if ordered:
+        latest = ordered[0]["Status"]
         return f"task {latest.get('State')}: {latest.get('Message', '')}"
     return "no task was scheduled"
 
 
 def _engine_statuses(
-    client: Any, deployment: str, nodes: Sequence[str] | None, *, errors: bool
+    client: Any, deployment: str, nodes: Sequence[str] | None, seen: dict[str, float], *, errors: bool
 ) -> tuple[NodeStatus, ...]:
     found = client.api.containers(all=True, filters=names.deployment_filter(deployment, f"{names.LABEL_KIND}=service"))
     by_node: dict[str, list[dict[str, Any]]] = {}
@@ -930,27 +964,43 @@ def _engine_statuses(
         running = 0
         last_error = ""
         for item in members:
-            if item["State"] != "running" and not errors:
-                continue
-            state = client.api.inspect_container(item["Id"])["State"]
+            details = client.api.inspect_container(item["Id"])
+            state = details["State"]
             health = (state.get("Health") or {}).get("Status")
-            if state.get("Running") and health in (None, "healthy"):
+            up = state.get("Running") and not state.get("Restarting") and health in (None, "healthy")
+            if up and _settled(seen, f"{item['Id']}:{state.get('StartedAt')}", health is not None):
                 running += 1
-            elif errors and not last_error:
-                last_error = _container_error(state)
+                continue
+            if up:
+                continue  # running for an instant only: look again
+            restarts = int(details.get("RestartCount", 0))
+            if errors or restarts >= FAILURES_BEFORE_GIVING_UP:
+                last_error = last_error or _container_error(details)
+            if restarts >= FAILURES_BEFORE_GIVING_UP:
+                raise NodeUnhealthy(
+                    f'Node "{node}" of deployment {deployment}: its container restarted {restarts} times. '
+                    f"Last error: {last_error}",
+                    node=node,
+                    last_error=last_error,
+                )
         result.append(NodeStatus(node, desired, running, last_error))
     return tuple(result)
 
 
-def _container_error(state: dict[str, Any]) -> str:
+def _container_error(details: dict[str, Any]) -> str:
+    state = details["State"]
     health = state.get("Health") or {}
-    if health.get("Status") not in (None, "healthy") and health.get("Log"):
-        output = str(health["Log"][-1].get("Output", "")).strip()
-        return f"health check {health['Status']} ({health.get('FailingStreak', 0)} failures): {output}"[:500]
+    last_check = (health.get("Log") or [{}])[-1]
+    if last_check.get("ExitCode"):
+        output = str(last_check.get("Output", "")).strip()
+        return f"health check {health.get('Status')} ({health.get('FailingStreak', 0)} failures): {output}"[:500]
     if state.get("Error"):
         return str(state["Error"])
+    restarts = int(details.get("RestartCount", 0))
+    if state.get("ExitCode"):
+        return f"exited with code {state['ExitCode']}" + (f", restarted {restarts} times" if restarts else "")
     if not state.get("Running"):
-        return f"{state.get('Status')} with exit code {state.get('ExitCode')}"
+        return f"container {state.get('Status')}"
     return f"health: {health.get('Status', 'starting')}"
 
 
@@ -1025,6 +1075,89 @@ def remove_deployment(target: Target, deployment: str, *, timeout: float = 60.0)
             pause = min(pause * 1.5, 1.0)
     services.ports_release(target=target, deployment=deployment)
     return found
+
+
+def remove_node(target: Target, deployment: str, node: str, *, timeout: float = 60.0) -> DeploymentObjects:
+    """Remove one node's service or containers and release its ports; idempotent like remove_deployment."""
+    names.check_deployment(deployment)
+    client = targets.client_for(target)
+    selector = names.deployment_filter(deployment, f"{names.LABEL_NODE}={node}", f"{names.LABEL_KIND}=service")
+    with docker_errors(target.name, f"remove node {node} of deployment {deployment}"):
+        removed_services = (
+            tuple(s["Spec"]["Name"] for s in client.api.services(filters=selector)) if _swarm(target) else ()
+        )
+        for service in removed_services:
+            _ignore_gone(client.api.remove_service, service)
+        removed_containers: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            containers = client.api.containers(all=True, filters=selector)
+            if not containers:
+                break
+            for container in containers:
+                removed_containers.append(container["Names"][0].lstrip("/"))
+                _ignore_gone(client.api.remove_container, container["Id"], force=True)
+            if time.monotonic() > deadline:
+                raise DockerRefused(
+                    f'Target "{target.name}": node {node} of deployment {deployment} still has containers after '
+                    f"{timeout:g} s. Removing it again continues."
+                )
+            time.sleep(0.2)
+    services.ports_release(target=target, deployment=deployment, node=node)
+    return DeploymentObjects(services=removed_services, containers=tuple(sorted(set(removed_containers))))
+
+
+def exec_in_node(
+    target: Target,
+    deployment: str,
+    node: str,
+    script: bytes,
+    *,
+    interpreter: tuple[str, ...] = ("sh", "-s"),
+    environment: dict[str, str] | None = None,
+    timeout: float = 600.0,
+) -> tuple[int, str]:
+    """Runs a script inside the node's first running container (lifecycle operations); returns (exit code, output).
+
+    The script goes in on the interpreter's standard input, so nothing is written to the host; output is capped.
+    """
+    names.check_deployment(deployment)
+    client = targets.client_for(target, timeout=timeout)
+    with docker_errors(target.name, f"run a script in node {node}"):
+        containers = [c for c in _node_containers(client, deployment, node) if c.get("State") == "running"]
+        if not containers:
+            raise DockerRefused(
+                f'Node "{node}" of deployment {deployment} has no running container to run a script in.'
+            )
+        exec_id = client.api.exec_create(
+            containers[0]["Id"], list(interpreter), stdin=True, environment=environment or {}, privileged=False
+        )["Id"]
+        sock = client.api.exec_start(exec_id, socket=True)
+        raw = getattr(sock, "_sock", sock)
+        raw.sendall(script)
+        raw.shutdown(1)  # end of standard input: the script runs to its end
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            data = raw.recv(65536)
+            if not data:
+                break
+            if size < 256 * 1024:
+                chunks.append(data)
+            size += len(data)
+        sock.close()
+        code = client.api.exec_inspect(exec_id).get("ExitCode")
+    output = b"".join(_demultiplex(b"".join(chunks))).decode("utf-8", "replace")
+    return (code if isinstance(code, int) else -1), output
+
+
+def _demultiplex(raw: bytes) -> Iterator[bytes]:
+    """Docker's stream framing (8-byte headers) when the exec has no TTY."""
+    position = 0
+    while position + 8 <= len(raw):
+        length = int.from_bytes(raw[position + 4 : position + 8], "big")
+        yield raw[position + 8 : position + 8 + length]
+        position += 8 + length
 
 
 def _ignore_gone(remove: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

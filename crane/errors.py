@@ -81,14 +81,22 @@ class PortsExhausted(CapacityExceeded):
     code = "ports_exhausted"
 
 
-class HealthTimeout(CraneError):
-    code = "health_timeout"
-    http_status = 504
+class NodeUnhealthy(CraneError):
+    """A node's tasks keep failing (crashing, or failing their health check)."""
+
+    code = "node_unhealthy"
 
     def __init__(self, message: str, *, node: str, last_error: str) -> None:
         super().__init__(message)
         self.node = node
         self.last_error = last_error
+
+
+class HealthTimeout(NodeUnhealthy):
+    """A node was not running and healthy in time."""
+
+    code = "health_timeout"
+    http_status = 504
 
 
 # Phrases of daemons and of the network that mean "try again later".
@@ -122,6 +130,10 @@ _HINTS = (
         re.compile(r"dial tcp|no such host|tls handshake timeout", re.IGNORECASE),
         "The target's daemon cannot reach the image's registry; check its network and DNS, or load the image onto "
         "the target.",
+    ),
+    (
+        re.compile(r"network .*not found", re.IGNORECASE),
+        "Call ensure_network for the deployment before its services.",
     ),
     (
         re.compile(r"install paramiko", re.IGNORECASE),

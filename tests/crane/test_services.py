@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from crane import driver
-from crane.errors import HealthTimeout, InvalidSpec, PolicyViolation
+from crane.errors import HealthTimeout, InvalidSpec, NodeUnhealthy, PolicyViolation
 from crane.models import PublishedPort, Target
 from crane.specs import Action, HealthCheck, Kind, Mount, Port, SecretMount
 from tests.crane.conftest import Deployments, containers_of, http_get, needs_docker, web
@@ -157,12 +157,24 @@ def test_health_timeout_names_the_node_and_its_last_error(target: Target, deploy
     driver.ensure_service(target, deployment, sick)
 
     started = time.monotonic()
-    with pytest.raises(HealthTimeout) as caught:
+    with pytest.raises(NodeUnhealthy) as caught:  # HealthTimeout, unless it failed often enough to give up first
         driver.wait_healthy(target, deployment, "sick", timeout=4)
     assert time.monotonic() - started < 10
     assert caught.value.node == "sick"
     assert '"sick"' in caught.value.message and "Last error:" in caught.value.message
     assert "health" in caught.value.last_error.lower() or "exit" in caught.value.last_error.lower()
+
+
+def test_crashing_node_is_given_up_early_with_its_error(target: Target, deployments: Deployments) -> None:
+    deployment = deployments.new(target)
+    driver.ensure_network(target, deployment)
+    driver.ensure_service(target, deployment, web("crash", ports=(), healthcheck=None, command=("sh", "-c", "exit 3")))
+    started = time.monotonic()
+    with pytest.raises(NodeUnhealthy) as caught:
+        driver.wait_healthy(target, deployment, "crash", timeout=60)
+    assert not isinstance(caught.value, HealthTimeout)
+    assert time.monotonic() - started < 20
+    assert caught.value.node == "crash" and "3" in caught.value.last_error
 
 
 def test_engine_refuses_published_ports_on_several_replicas(engine_target: Target, deployments: Deployments) -> None:
