@@ -841,7 +841,7 @@ def wait_deployment_healthy(
     while True:
         with docker_errors(target.name, f"read the state of deployment {deployment}"):
             statuses = _statuses(client, target, deployment, nodes, seen, errors=False)
-        if statuses and all(s.ready for s in statuses):
+        if all(s.ready for s in statuses):  # also when the deployment has no service at all
             return statuses
         if time.monotonic() >= deadline:
             break

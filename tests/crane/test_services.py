@@ -177,6 +177,26 @@ def test_crashing_node_is_given_up_early_with_its_error(target: Target, deployme
     assert caught.value.node == "crash" and "3" in caught.value.last_error
 
 
+def test_scripts_run_inside_a_node_and_one_node_is_removed_alone(
+    target: Target, deployments: Deployments, raw: Any
+) -> None:
+    deployment = deployments.new(target)
+    driver.ensure_network(target, deployment)
+    driver.ensure_services(target, deployment, [web("web"), web("api", ports=())])
+    driver.wait_deployment_healthy(target, deployment, timeout=30)
+
+    script = b"echo out; echo err >&2; cat /www/index.html; echo $EXTRA; exit 4\n"
+    code, output = driver.exec_in_node(target, deployment, "api", script, environment={"EXTRA": "given"})
+    assert code == 4
+    assert output.split() == ["out", "err", "hello", "api", "given"] or {"out", "err", "given"} <= set(output.split())
+
+    removed = driver.remove_node(target, deployment, "web")
+    assert len(removed.containers) == 1
+    assert containers_of(raw, deployment, "web") == [] and len(containers_of(raw, deployment, "api")) == 1
+    assert not PublishedPort.objects.filter(target=target, deployment=deployment, node="web").exists()
+    assert driver.remove_node(target, deployment, "web").containers == ()
+
+
 def test_engine_refuses_published_ports_on_several_replicas(engine_target: Target, deployments: Deployments) -> None:
     deployment = deployments.new(engine_target)
     with pytest.raises(InvalidSpec, match="one replica"):
