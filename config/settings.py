@@ -172,3 +172,12 @@ LOGGING = {
 
 # Fernet key for secrets at rest; unset: derived from SECRET_KEY (see config/crypto.py).
 AGORA_ENCRYPTION_KEY = envstr("AGORA_ENCRYPTION_KEY", "")
+
+# Jobs: deployment steps run as RQ jobs on this Redis; the step rows in the database are the truth.
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+AGORA_QUEUE = envstr("AGORA_QUEUE", "agora")
+# A running step holds a lease that its worker renews; a lease that runs out means the worker died.
+AGORA_STEP_LEASE_SECONDS = envint("AGORA_STEP_LEASE_SECONDS", 15, minimum=3)
+AGORA_STEP_MAX_ATTEMPTS = envint("AGORA_STEP_MAX_ATTEMPTS", 5, minimum=1)
+AGORA_RECONCILE_SECONDS = envint("AGORA_RECONCILE_SECONDS", 3, minimum=1)
+AGORA_WAIT_HEALTHY_SECONDS = envint("AGORA_WAIT_HEALTHY_SECONDS", 300, minimum=5)

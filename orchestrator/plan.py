@@ -41,6 +41,7 @@ class StepKind(StrEnum):
     SERVICE = "service"
     OPERATION = "operation"
     WAIT = "wait"
+    REMOVE = "remove"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,355 @@
+"""The deployment engine: steps move pending → queued → running → done, one database row each.
+
+- `schedule` queues every step whose requirements are done, under a lock on the
+  deployment's row, so each is enqueued exactly once.
+- `run_step` (an RQ job) claims a queued step with a compare-and-set, holds a lease it
+  renews while working, and records the outcome only if it still holds the lease: a
+  worker that lost its lease (it stalled, another took over) aborts instead of acting twice.
+- `reconcile` (run by every worker at start and every few seconds) gives a step whose
+  lease ran out back to the queue, re-enqueues queued steps whose job Redis lost, and
+  schedules steps whose retry time has come. Every Docker call is idempotent by Agora's
+  names and labels, so running a step again adopts what a killed worker left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.errors import AgoraError, InvalidState
+from orchestrator.models import Deployment, Event, Step
+from orchestrator.plan import Plan
+from orchestrator.queue import enqueue_steps, jobs_waiting
+
+log = logging.getLogger(__name__)
+
+# A queued step whose job Redis does not hold after this long was lost (Redis restarted, enqueue failed).
+QUEUE_GRACE = timedelta(seconds=5)
+
+
+def event(
+    deployment: Deployment | str, kind: str, message: str, *, step: Step | None = None, level: str = Event.Level.INFO
+) -> None:
+    deployment_id = deployment if isinstance(deployment, str) else deployment.pk
+    Event.objects.create(deployment_id=deployment_id, step=step, kind=kind, message=message, level=level)
+
+
+def create_steps(deployment: Deployment, plan: Plan) -> None:
+    Step.objects.bulk_create(
+        Step(
+            deployment=deployment,
+            generation=deployment.generation,
+            position=position,
+            key=planned.key,
+            kind=str(planned.kind),
+            node=planned.node or "",
+            requires=list(planned.requires),
+            params=dict(planned.params),
+            summary=planned.summary,
+        )
+        for position, planned in enumerate(plan.steps)
+    )
+
+
+def current_steps(deployment: Deployment) -> list[Step]:
+    return list(deployment.steps.filter(generation=deployment.generation).order_by("position"))
+
+
+# --- scheduling ----------------------------------------------------------------------------------
+
+
+def schedule(deployment_id: str) -> None:
+    """Queues the steps that can run now; finishes the operation when nothing is left to do."""
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
+        if deployment is None or deployment.state not in Deployment.BUSY_STATES:
+            return
+        steps = current_steps(deployment)
+        if deployment.cancel_requested:
+            _cancel_waiting(deployment, steps)
+            return
+        if any(s.state == Step.State.FAILED for s in steps):
+            return  # the failure already ended the operation; retry() resumes it
+        if all(s.state == Step.State.DONE for s in steps):
+            _finish(deployment, steps)
+            return
+        done = {s.key for s in steps if s.state == Step.State.DONE}
+        now = timezone.now()
+        ready = [
+            s
+            for s in steps
+            if s.state == Step.State.PENDING
+            and all(r in done for r in s.requires)
+            and (s.not_before is None or s.not_before <= now)
+        ]
+        if ready:
+            Step.objects.filter(pk__in=[s.pk for s in ready], state=Step.State.PENDING).update(
+                state=Step.State.QUEUED, queued_at=now
+            )
+        if deployment.state == Deployment.State.PENDING:
+            deployment.state = Deployment.State.DEPLOYING
+            deployment.save(update_fields=["state", "updated_at"])
+        ids = [s.pk for s in ready]
+        transaction.on_commit(lambda: enqueue_steps(ids))
+
+
+def _cancel_waiting(deployment: Deployment, steps: list[Step]) -> None:
+    waiting = [s.pk for s in steps if s.state in (Step.State.PENDING, Step.State.QUEUED)]
+    Step.objects.filter(pk__in=waiting).update(state=Step.State.CANCELLED, finished_at=timezone.now())
+    if any(s.state == Step.State.RUNNING for s in steps):
+        return  # a running step ends on its own; the last one to end calls schedule again
+    deployment.state = Deployment.State.FAILED
+    deployment.error = "Cancelled on request; what was created stays until the deployment is retried or removed."
+    deployment.cancel_requested = False
+    deployment.finished_at = timezone.now()
+    deployment.save(update_fields=["state", "error", "cancel_requested", "finished_at", "updated_at"])
+    event(deployment, "deployment.cancelled", "The deployment was cancelled.", level=Event.Level.WARNING)
+
+
+def _finish(deployment: Deployment, steps: list[Step]) -> None:
+    from orchestrator.execute import evaluate_outputs
+
+    now = timezone.now()
+    if deployment.operation == "undeploy":
+        deployment.state = Deployment.State.REMOVED
+        deployment.outputs = {}
+        message = "Everything the deployment had was removed."
+    else:
+        try:
+            deployment.outputs = evaluate_outputs(deployment, steps)
+        except AgoraError as exc:
+            deployment.state = Deployment.State.FAILED
+            deployment.error = f"The outputs could not be evaluated: {exc.message}"
+            deployment.finished_at = now
+            deployment.save(update_fields=["state", "error", "finished_at", "updated_at"])
+            event(deployment, "deployment.failed", deployment.error, level=Event.Level.ERROR)
+            return
+        deployment.state = Deployment.State.RUNNING
+        message = "The deployment is running." + (
+            " " + ", ".join(f"{k}: {v}" for k, v in deployment.outputs.items()) if deployment.outputs else ""
+        )
+    deployment.error = ""
+    deployment.finished_at = now
+    deployment.save(update_fields=["state", "outputs", "error", "finished_at", "updated_at"])
+    event(deployment, f"deployment.{deployment.state}", message)
+
+
+# --- running one step ----------------------------------------------------------------------------
+
+
+def _lease_deadline() -> Any:
+    return timezone.now() + timedelta(seconds=settings.AGORA_STEP_LEASE_SECONDS)
+
+
+def claim(step_id: int, owner: str) -> Step | None:
+    """Takes a queued step for this worker; None when another worker has it or it is not runnable."""
+    now = timezone.now()
+    claimed = Step.objects.filter(pk=step_id, state=Step.State.QUEUED).update(
+        state=Step.State.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=_lease_deadline(),
+        started_at=now,
+        attempts=F("attempts") + 1,
+        error="",
+    )
+    if not claimed:
+        return None
+    return Step.objects.select_related("deployment", "deployment__target").get(pk=step_id)
+
+
+@contextmanager
+def lease(step: Step, owner: str) -> Iterator[threading.Event]:
+    """Renews the step's lease while the body runs; the event is set if the lease was lost."""
+    lost = threading.Event()
+    stop = threading.Event()
+
+    def renew() -> None:
+        interval = max(1.0, settings.AGORA_STEP_LEASE_SECONDS / 3)
+        try:
+            while not stop.wait(interval):
+                renewed = Step.objects.filter(pk=step.pk, state=Step.State.RUNNING, lease_owner=owner).update(
+                    lease_expires_at=_lease_deadline()
+                )
+                if not renewed:
+                    lost.set()
+                    return
+        finally:
+            close_old_connections()
+
+    thread = threading.Thread(target=renew, name=f"lease-{step.pk}", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def run_step(step_id: int, owner: str, execute: Callable[[Step], dict[str, Any]] | None = None) -> None:
+    """Runs one step to its end (done, retry later, or failed) and schedules what follows."""
+    from orchestrator.execute import execute_step
+
+    step = claim(step_id, owner)
+    if step is None:
+        return
+    event(step.deployment_id, "step.started", f"{step.summary} (attempt {step.attempts}).", step=step)
+    with lease(step, owner) as lost:
+        try:
+            result = (execute or execute_step)(step)
+        except AgoraError as exc:
+            if lost.is_set():
+                log.warning("Step %s lost its lease while failing: %s", step.pk, exc)
+            elif getattr(exc, "transient", False) and step.attempts < settings.AGORA_STEP_MAX_ATTEMPTS:
+                _retry_later(step, owner, exc.message)
+            else:
+                _fail(step, owner, exc.message)
+        except Exception as exc:  # a bug: the step fails with a plain sentence; the traceback goes to the log
+            log.error("Step %s (%s) crashed:\n%s", step.pk, step.key, traceback.format_exc())
+            _fail(step, owner, f"Agora failed unexpectedly ({type(exc).__name__}); the operators have the details.")
+        else:
+            if lost.is_set():
+                log.warning("Step %s finished after losing its lease; its result is dropped.", step.pk)
+            else:
+                _complete(step, owner, result)
+    schedule(step.deployment_id)
+
+
+def _complete(step: Step, owner: str, result: dict[str, Any]) -> None:
+    with transaction.atomic():
+        updated = Step.objects.filter(pk=step.pk, state=Step.State.RUNNING, lease_owner=owner).update(
+            state=Step.State.DONE, result=result, finished_at=timezone.now(), lease_owner="", lease_expires_at=None
+        )
+        if updated:
+            event(step.deployment_id, "step.done", f"{step.summary}: done.", step=step)
+
+
+def _retry_later(step: Step, owner: str, reason: str) -> None:
+    delay = min(60, 2**step.attempts)
+    with transaction.atomic():
+        updated = Step.objects.filter(pk=step.pk, state=Step.State.RUNNING, lease_owner=owner).update(
+            state=Step.State.PENDING,
+            not_before=timezone.now() + timedelta(seconds=delay),
+            error=reason,
+            lease_owner="",
+            lease_expires_at=None,
+        )
+        if updated:
+            event(
+                step.deployment_id,
+                "step.retry",
+                f"{step.summary}: {reason} Trying again in {delay} s.",
+                step=step,
+                level=Event.Level.WARNING,
+            )
+
+
+def _fail(step: Step, owner: str, reason: str) -> None:
+    with transaction.atomic():
+        updated = Step.objects.filter(pk=step.pk, state=Step.State.RUNNING, lease_owner=owner).update(
+            state=Step.State.FAILED, error=reason, finished_at=timezone.now(), lease_owner="", lease_expires_at=None
+        )
+        if not updated:
+            return
+        deployment = Deployment.objects.select_for_update().get(pk=step.deployment_id)
+        deployment.state = Deployment.State.FAILED
+        deployment.error = (
+            f"Step {step.key} failed: {reason} Fix the cause, then retry the deployment (it resumes from this step) "
+            "or remove it."
+        )
+        deployment.finished_at = timezone.now()
+        deployment.save(update_fields=["state", "error", "finished_at", "updated_at"])
+        event(deployment, "step.failed", f"{step.summary}: {reason}", step=step, level=Event.Level.ERROR)
+
+
+# --- recovery ------------------------------------------------------------------------------------
+
+
+def reconcile() -> dict[str, int]:
+    """Finds work that no live worker is doing and puts it back on the queue. Safe to run anywhere, any time."""
+    now = timezone.now()
+    counts = {"expired": 0, "requeued": 0, "scheduled": 0}
+    expired = list(
+        Step.objects.filter(state=Step.State.RUNNING, lease_expires_at__lt=now).values_list(
+            "pk", "key", "deployment_id"
+        )
+    )
+    for step_id, key, deployment_id in expired:
+        if Step.objects.filter(pk=step_id, state=Step.State.RUNNING, lease_expires_at__lt=now).update(
+            state=Step.State.QUEUED, queued_at=now, lease_owner="", lease_expires_at=None
+        ):
+            counts["expired"] += 1
+            event(
+                deployment_id,
+                "step.resumed",
+                f"The worker running {key} stopped answering; resuming the step.",
+                level=Event.Level.WARNING,
+            )
+    stale = list(
+        Step.objects.filter(
+            Q(state=Step.State.QUEUED), Q(queued_at__lt=now - QUEUE_GRACE) | Q(queued_at=None)
+        ).values_list("pk", flat=True)
+    )
+    expired_ids = [s[0] for s in expired]
+    if stale or expired_ids:
+        try:
+            alive = jobs_waiting(stale)
+        except Exception as exc:
+            log.warning("Reconciler cannot reach Redis: %s", exc)
+            return counts
+        lost = [s for s in stale if s not in alive] + expired_ids
+        enqueue_steps(lost)
+        counts["requeued"] = len(lost)
+    busy = Deployment.objects.filter(state__in=Deployment.BUSY_STATES).values_list("pk", flat=True)
+    for deployment_id in busy:
+        schedule(deployment_id)
+        counts["scheduled"] += 1
+    return counts
+
+
+# --- operations people ask for -------------------------------------------------------------------
+
+
+def retry(deployment: Deployment) -> Deployment:
+    """Resumes a failed deployment from its failed step(s)."""
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked.state != Deployment.State.FAILED:
+            raise InvalidState(f"Deployment {locked.pk} is {locked.state}; only a failed deployment can be retried.")
+        Step.objects.filter(
+            deployment=locked, generation=locked.generation, state__in=(Step.State.FAILED, Step.State.CANCELLED)
+        ).update(state=Step.State.PENDING, attempts=0, not_before=None, error="")
+        locked.state = (
+            Deployment.State.UPDATING
+            if locked.operation == "upgrade"
+            else (Deployment.State.UNDEPLOYING if locked.operation == "undeploy" else Deployment.State.DEPLOYING)
+        )
+        locked.error = ""
+        locked.finished_at = None
+        locked.save(update_fields=["state", "error", "finished_at", "updated_at"])
+        event(locked, "deployment.retried", "Retrying from the step that failed.")
+        transaction.on_commit(lambda: schedule(locked.pk))
+    return locked
+
+
+def cancel(deployment: Deployment) -> Deployment:
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked.state not in (Deployment.State.PENDING, Deployment.State.DEPLOYING, Deployment.State.UPDATING):
+            raise InvalidState(
+                f"Deployment {locked.pk} is {locked.state}; only a deployment in progress can be cancelled."
+            )
+        locked.cancel_requested = True
+        locked.save(update_fields=["cancel_requested", "updated_at"])
+        event(locked, "deployment.cancel_requested", "Cancelling: running steps finish, waiting steps are dropped.")
+        transaction.on_commit(lambda: schedule(locked.pk))
+    return locked

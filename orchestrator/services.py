@@ -1,0 +1,115 @@
+"""Deployments as people ask for them: deploy a template, undeploy, retry, cancel.
+
+Used by the catalogue (a subscription deploys its version), the API and the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from config.crypto import encrypt_json
+from config.errors import InvalidState, ValidationFailed
+from crane.models import Target
+from crane.targets import default_target
+from orchestrator import engine
+from orchestrator.engine import cancel as deployment_cancel  # noqa: F401 - part of this module's API
+from orchestrator.engine import retry as deployment_retry  # noqa: F401 - part of this module's API
+from orchestrator.models import Deployment
+from orchestrator.plan import Plan, PlanError, PlannedStep, StepKind, build_plan
+from orchestrator.tosca import Report, validate_bytes
+
+
+def _checked(template: bytes, filename: str) -> Report:
+    report = validate_bytes(template, filename=filename)
+    if not report.deployable or report.template is None:
+        raise ValidationFailed(
+            "The template cannot be deployed; see its problems.", code="not_deployable", details=report.to_dict()
+        )
+    return report
+
+
+def plan_for(template: bytes, filename: str, inputs: Mapping[str, Any]) -> Plan:
+    report = _checked(template, filename)
+    assert report.template is not None
+    try:
+        return build_plan(report.template, inputs)
+    except PlanError as exc:
+        raise ValidationFailed(
+            "Some inputs are not valid; nothing was deployed.",
+            code="invalid_inputs",
+            details={e.input or "template": e.message for e in exc.errors},
+        ) from None
+
+
+def deployment_create(
+    *,
+    template: bytes,
+    filename: str,
+    inputs: Mapping[str, Any],
+    target: Target | None = None,
+    name: str = "",
+) -> Deployment:
+    """Checks the template and inputs, stores the deployment with its plan, and starts it."""
+    report = _checked(template, filename)
+    assert report.template is not None
+    plan = plan_for(template, filename, inputs)
+    secret_names = {i.name for i in report.template.inputs if i.secret}
+    plain = {k: v for k, v in inputs.items() if k not in secret_names}
+    secret = {k: v for k, v in inputs.items() if k in secret_names}
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            name=name,
+            target=target or default_target(),
+            template=template,
+            template_filename=filename,
+            template_sha256=hashlib.sha256(template).hexdigest(),
+            inputs=plain,
+            secret_inputs=encrypt_json(secret) if secret else "",
+            plan=plan.to_dict(),
+            generation=1,
+            operation="deploy",
+        )
+        engine.create_steps(deployment, plan)
+        engine.event(deployment, "deployment.created", f"Deployment of {len(plan.steps)} steps on {deployment.target}.")
+        transaction.on_commit(lambda: engine.schedule(deployment.pk))
+    return deployment
+
+
+def deployment_undeploy(*, deployment: Deployment) -> Deployment:
+    """Removes everything the deployment created: services in the reverse order of the plan, then the rest."""
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked.state == Deployment.State.REMOVED:
+            return locked
+        if locked.state in (Deployment.State.UNDEPLOYING,):
+            raise InvalidState(f"Deployment {locked.pk} is already being removed.")
+        # Running steps of the current operation are abandoned: their leases stop being honoured.
+        locked.steps.filter(generation=locked.generation, state__in=("pending", "queued")).update(state="cancelled")
+        plan = Plan.from_dict(locked.plan) if locked.plan else Plan(steps=())
+        services = [s for s in plan.steps if s.kind is StepKind.SERVICE]
+        removal: list[PlannedStep] = []
+        previous: tuple[str, ...] = ()
+        for step in reversed(services):
+            key = f"{step.node}.remove"
+            removal.append(PlannedStep(key, StepKind.REMOVE, step.node, previous, {}, f"remove {step.node}"))
+            previous = (key,)
+        removal.append(
+            PlannedStep("sweep", StepKind.REMOVE, None, previous, {}, "remove the network, volumes and secrets")
+        )
+        Deployment.objects.filter(pk=locked.pk).update(generation=F("generation") + 1)
+        locked.refresh_from_db()
+        locked.operation = "undeploy"
+        locked.state = Deployment.State.UNDEPLOYING
+        locked.cancel_requested = False
+        locked.error = ""
+        locked.finished_at = None
+        locked.save(update_fields=["operation", "state", "cancel_requested", "error", "finished_at", "updated_at"])
+        engine.create_steps(locked, Plan(steps=tuple(removal)))
+        engine.event(locked, "deployment.undeploying", "Removing the deployment.")
+        transaction.on_commit(lambda: engine.schedule(locked.pk))
+    return locked
