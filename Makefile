@@ -16,7 +16,7 @@ run: setup
 	$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Agora on http://$(HOST):$(PORT)/ (demo accounts: see README.md)"
-	.venv/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 
 test:
 	scripts/bootstrap.sh test
@@ -29,8 +29,9 @@ lint:
 typecheck:
 	.venv/bin/mypy .
 
+# AGORA_REQUIRE_DOCKER: a test run that cannot reach Docker fails instead of skipping the Docker tests.
 pytest:
-	DATABASE_URL=$(TEST_DATABASE_URL) .venv/bin/pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) AGORA_REQUIRE_DOCKER=1 .venv/bin/pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/validate.py

@@ -34,3 +34,18 @@ if [ "$mode" = test ]; then
         pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
     fi
 fi
+
+# --- Redis (the job queue) ----------------------------------------------------------------------
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+    if ! command -v redis-server >/dev/null; then
+        say "Installing redis-server"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    say "Starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/agora.log
+fi
+
+# --- Docker: the engine, a single-node swarm and the local base images ---------------------------
+scripts/prepare-host.sh

@@ -7,6 +7,7 @@ and must never see theirs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,18 @@ topology_template:
     web:
       type: tosca.nodes.DoesNotExist
 """
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """`make test` sets AGORA_REQUIRE_DOCKER: there, Docker tests must run, never be skipped for want of a daemon."""
+    if os.environ.get("AGORA_REQUIRE_DOCKER") != "1":
+        return
+    import docker  # type: ignore[import-untyped]
+
+    try:
+        docker.from_env(timeout=5).ping()
+    except Exception as exc:
+        pytest.exit(f"AGORA_REQUIRE_DOCKER=1 but Docker does not answer ({exc}); run scripts/prepare-host.sh", 2)
 
 
 @pytest.fixture(autouse=True)
