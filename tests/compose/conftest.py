@@ -1,16 +1,29 @@
-"""Helpers of the compose tests: every template an import returns must pass Agora's own validation."""
+"""Helpers of the compose tests.
+
+Every template an import returns must pass Agora's own validation. Export tests make
+deployments with crane's driver and stacks with the docker CLI, under unique names,
+and remove both at the end of the test whatever happened.
+"""
 
 from __future__ import annotations
 
 import io
+import subprocess
 import textwrap
+import time
+import uuid
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import yaml
 
+from crane import driver
+from crane.models import Target
 from orchestrator.compose import ComposeImport, ComposeProblem, compose_to_tosca
 from orchestrator.tosca import Severity, validate_bytes
+from tests.crane.conftest import new_deployment_id, sweep
 
 
 def accepted(text: str, **kwargs: Any) -> tuple[dict[str, Any], ComposeImport]:
@@ -54,3 +67,71 @@ def inputs(template: dict[str, Any]) -> dict[str, Any]:
 
 def warnings_about(result: ComposeImport, key: str) -> list[str]:
     return [p.message for p in result.problems if p.severity is Severity.WARNING and p.key == key]
+
+
+# --- export: real deployments and stacks
+
+
+def docker(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+class Stacks:
+    """Stacks a test deploys, removed at its end with their volumes, whatever happened."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def new(self) -> str:
+        name = "agoratest" + uuid.uuid4().hex[:10]
+        self.names.append(name)
+        return name
+
+    def remove_all(self) -> None:
+        for name in self.names:
+            docker("stack", "rm", name, check=False)
+        for name in self.names:
+            # stack rm leaves volumes, and removes the rest in the background: wait for it, a bounded while.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                left = docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={name}", check=False)
+                volumes = docker("volume", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={name}")
+                networks = docker("network", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={name}")
+                for volume in volumes.stdout.split():
+                    docker("volume", "rm", volume, check=False)
+                if not left.stdout.strip() and not volumes.stdout.strip() and not networks.stdout.strip():
+                    break
+                time.sleep(0.3)
+
+
+@pytest.fixture
+def stacks() -> Iterator[Stacks]:
+    made = Stacks()
+    yield made
+    made.remove_all()
+
+
+class Deployments:
+    """Deployment ids a test hands out, all removed at its end (by label, without crane, if crane fails)."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[Target, str]] = []
+
+    def new(self, target: Target) -> str:
+        deployment = new_deployment_id()
+        self.made.append((target, deployment))
+        return deployment
+
+    def remove_all(self) -> None:
+        for target, deployment in self.made:
+            try:
+                driver.remove_deployment(target, deployment)
+            except Exception:
+                sweep(deployment)
+
+
+@pytest.fixture
+def deployments() -> Iterator[Deployments]:
+    made = Deployments()
+    yield made
+    made.remove_all()
