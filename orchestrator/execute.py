@@ -10,6 +10,7 @@ import functools
 import io
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,7 @@ from orchestrator.plan import StepKind
 from orchestrator.tosca import Report, Template, validate_bytes
 from orchestrator.tosca.csar import extract_csar, is_zip
 from orchestrator.tosca.model import Limits
-
-_SIZE = {"b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
-_TIME = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}
-_SCALAR = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*$")
+from orchestrator.tosca.units import size_in_bytes, time_in_seconds
 
 
 class StepError(AgoraError):
@@ -87,13 +85,13 @@ def evaluate_outputs(deployment: Deployment, steps: list[Step]) -> dict[str, Any
     return {name: _resolved(value, deployment, steps, "") for name, value in outputs.items()}
 
 
-def _scalar(value: Any, units: dict[str, float] | dict[str, int], what: str) -> float:
+def _scalar(value: Any, parse: Callable[[Any], float | None], what: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    match = _SCALAR.match(str(value))
-    if not match or match.group(2).lower() not in units:
+    parsed = parse(value)
+    if parsed is None:
         raise StepError(f"{what} {value!r} is not understood; write it like 512 MB or 30 s.")
-    return float(match.group(1)) * units[match.group(2).lower()]
+    return parsed
 
 
 def service_spec(node: str, params: dict[str, Any], image: str) -> ServiceSpec:
@@ -111,11 +109,11 @@ def service_spec(node: str, params: dict[str, Any], image: str) -> ServiceSpec:
         ports=tuple(ports),
         replicas=int(params.get("replicas", 1)),
         cpu_limit=float(params["cpu_limit"]) if params.get("cpu_limit") is not None else None,
-        memory_limit=int(_scalar(params["mem_limit"], _SIZE, "Memory")) if params.get("mem_limit") else None,
+        memory_limit=int(_scalar(params["mem_limit"], size_in_bytes, "Memory")) if params.get("mem_limit") else None,
         healthcheck=HealthCheck(
             test=tuple(str(t) for t in health.get("test") or ("NONE",)),
-            interval=_scalar(health.get("interval", "30 s"), _TIME, "Interval"),
-            timeout=_scalar(health.get("timeout", "10 s"), _TIME, "Timeout"),
+            interval=_scalar(health.get("interval", "30 s"), time_in_seconds, "Interval"),
+            timeout=_scalar(health.get("timeout", "10 s"), time_in_seconds, "Timeout"),
             retries=int(health.get("retries", 3)),
         )
         if isinstance(health, dict)

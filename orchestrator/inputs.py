@@ -11,34 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_SIZE_UNITS = {
-    "b": 1,
-    "kb": 1000,
-    "kib": 1024,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "gb": 1000**3,
-    "gib": 1024**3,
-    "tb": 1000**4,
-    "tib": 1024**4,
-}
-_TIME_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
-_SCALAR_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*$")
+from orchestrator.tosca.units import size_in_bytes, time_in_seconds
 
 
 @dataclass(frozen=True)
 class InputError:
     input: str
     message: str
-
-
-def _scalar(value: Any, units: dict[str, float] | dict[str, int]) -> float | None:
-    if not isinstance(value, str):
-        return None
-    match = _SCALAR_RE.match(value)
-    if not match or match.group(2).lower() not in units:
-        return None
-    return float(match.group(1)) * units[match.group(2).lower()]
 
 
 def _coerce(type_name: str, value: Any) -> tuple[Any, str | None]:
@@ -69,9 +48,9 @@ def _coerce(type_name: str, value: Any) -> tuple[Any, str | None]:
             return value.lower() == "true", None
         return value, "must be true or false"
     if type_name == "scalar-unit.size":
-        return (value, None) if _scalar(value, _SIZE_UNITS) is not None else (value, "must be a size such as 512 MB")
+        return (value, None) if size_in_bytes(value) is not None else (value, "must be a size such as 512 MB")
     if type_name == "scalar-unit.time":
-        return (value, None) if _scalar(value, _TIME_UNITS) is not None else (value, "must be a duration such as 30 s")
+        return (value, None) if time_in_seconds(value) is not None else (value, "must be a duration such as 30 s")
     if type_name == "list":
         return (value, None) if isinstance(value, list) else (value, "must be a list")
     if type_name == "map":
@@ -82,9 +61,9 @@ def _coerce(type_name: str, value: Any) -> tuple[Any, str | None]:
 
 def _comparable(type_name: str, value: Any) -> Any:
     if type_name == "scalar-unit.size":
-        return _scalar(value, _SIZE_UNITS)
+        return size_in_bytes(value)
     if type_name == "scalar-unit.time":
-        return _scalar(value, _TIME_UNITS)
+        return time_in_seconds(value)
     return value
 
 

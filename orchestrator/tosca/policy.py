@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.tosca import units
 from orchestrator.tosca.model import NodeTemplate, Problem, ProblemKind, Severity, Template
 
 MAX_CPUS = 8.0
@@ -52,18 +53,6 @@ FORBIDDEN_PROPERTIES = frozenset(
 # "/host:/container", "./dir:/data", "~/x:/y": Docker's bind syntax, whatever the property is called.
 _BIND = re.compile(r"^\s*(?:/|~|\.{1,2}/)[^:]*:/")
 _DOCKER_SOCKET = re.compile(r"docker\.sock", re.IGNORECASE)
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*$")
-_SIZE_UNITS = {
-    "b": 1,
-    "kb": 1000,
-    "kib": 1024,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "gb": 1000**3,
-    "gib": 1024**3,
-    "tb": 1000**4,
-    "tib": 1024**4,
-}
 _CONTAINER = "agora.nodes.Container"
 _VOLUME = "agora.nodes.Volume"
 
@@ -157,10 +146,7 @@ def _number(value: Any) -> float | None:
 def size_in_bytes(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    match = _SIZE.match(value) if isinstance(value, str) else None
-    if not match or match.group(2).lower() not in _SIZE_UNITS:
-        return None
-    return float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    return units.size_in_bytes(value)
 
 
 # --- the rules

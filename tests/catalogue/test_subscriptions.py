@@ -8,7 +8,7 @@ from catalogue import services
 from catalogue.models import AuditEvent, Organization, ServiceVersion, Subscription
 from config.crypto import decrypt_json
 from config.errors import InvalidState, ValidationFailed
-from tests.conftest import actor
+from tests.conftest import DOCKER_TEMPLATE, actor
 
 pytestmark = pytest.mark.django_db
 
@@ -88,30 +88,9 @@ def test_secret_inputs_are_stored_encrypted_apart(
 ) -> None:
     from tests.conftest import upload
 
-    text = """\
-tosca_definitions_version: tosca_simple_yaml_1_3
-topology_template:
-  inputs:
-    admin_password:
-      type: string
-      metadata:
-        secret: true
-  node_templates:
-    web:
-      type: tosca.nodes.Container.Application.Docker
-      artifacts:
-        image:
-          file: busybox:latest
-          type: tosca.artifacts.Deployment.Image.Container.Docker
-      requirements:
-        - host: docker
-    docker:
-      type: tosca.nodes.Container.Runtime
-      requirements:
-        - host: server
-    server:
-      type: tosca.nodes.Compute
-"""
+    text = DOCKER_TEMPLATE.replace(
+        "  inputs:\n", "  inputs:\n    admin_password:\n      type: string\n      metadata:\n        secret: true\n"
+    )
     version = upload(alice, service, "2.0.0", text)
     assert version.inputs_schema["admin_password"]["secret"] is True
     services.version_submit(actor=actor(alice), version=version)
