@@ -26,7 +26,8 @@ fi
 if ! docker info >/dev/null 2>&1; then
     say "Starting dockerd"
     mkdir -p /var/log/agora
-    nohup dockerd >/var/log/agora/dockerd.log 2>&1 &
+    # no-new-privileges for every container: API 1.41 cannot set it on swarm services.
+    nohup dockerd --no-new-privileges >/var/log/agora/dockerd.log 2>&1 &
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/agora/dockerd.log" >&2; exit 1; }
 fi
