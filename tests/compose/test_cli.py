@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from crane import driver
 from crane.models import Target
+from orchestrator.models import Deployment
 from orchestrator.tosca import validate_bytes
 from tests.compose.conftest import Deployments
 from tests.crane.conftest import DOCKER, SWARM, make_target, web
@@ -125,3 +126,19 @@ def test_export_of_a_deployment_the_target_does_not_have_says_so(deployment: str
     _, _, error = run("export", deployment)
     assert error is not None and error.returncode == 1
     assert words in str(error)
+
+
+@pytest.mark.django_db
+@pytest.mark.docker
+@pytest.mark.skipif(not DOCKER, reason="no Docker daemon answers at DOCKER_HOST or the default socket")
+def test_export_reads_a_deployment_agora_made_from_its_own_target(deployments: Deployments) -> None:
+    # The default target (the oldest) does not answer: only the deployment's own target can.
+    Target.objects.create(name="gone", public_host="gone.example.org", endpoint="unix:///nonexistent/docker.sock")
+    target = make_target(Target.Mode.SWARM if SWARM else Target.Mode.ENGINE)
+    deployment = deployments.new(target)
+    Deployment.objects.create(id=deployment, target=target, template=b"", template_filename="t.yaml")
+    driver.ensure_network(target, deployment)
+    driver.ensure_volume(target, deployment, "data")
+    out, _, error = run("export", deployment)
+    assert error is None, error
+    assert yaml.safe_load(out)["volumes"] == {"data": {}}

@@ -10,7 +10,7 @@ cannot or must not deploy, it prints every reason instead, as
 
 export prints a deployment's services, network, volumes and secrets as a compose
 file that `docker stack deploy -c` accepts (secret values excepted), read from
-the target (default: the default target).
+the target: --target, else the deployment's own, else the default target.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from crane.compose import export_compose
 from crane.errors import CraneError
 from crane.models import Target
 from orchestrator.compose import COMPOSE_LIMITS, compose_to_tosca
+from orchestrator.models import Deployment
 from orchestrator.tosca.model import human_size
 
 
@@ -49,7 +50,12 @@ class Command(BaseCommand):
             description="Print a deployment's services, network, volumes and secrets as a compose file.",
         )
         exporting.add_argument("deployment", metavar="DEPLOYMENT_ID", help="The deployment's id.")
-        exporting.add_argument("--target", default=None, metavar="NAME", help="The target (default: the default).")
+        exporting.add_argument(
+            "--target",
+            default=None,
+            metavar="NAME",
+            help="The target (default: the deployment's own, else the default target).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "import":
@@ -90,7 +96,9 @@ class Command(BaseCommand):
                 known = ", ".join(Target.objects.values_list("name", flat=True)) or "none"
                 raise CommandError(f"No target named {target_name!r}; the targets are: {known}.", returncode=1)
         else:
-            target = targets.default_target()
+            # A deployment Agora made is read from its own target; anything else from the default one.
+            made = Deployment.objects.filter(pk=deployment).select_related("target").first()
+            target = made.target if made is not None else targets.default_target()
         try:
             text = export_compose(target, deployment)
         except CraneError as exc:
