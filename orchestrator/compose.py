@@ -58,6 +58,7 @@ _URLISH = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@|github\.com/)")
 # A scalar as written on its line, for the values YAML 1.1 reads differently from compose (YAML 1.2):
 # `- 22:22` is the number 1342 to PyYAML, `DEBUG: yes` is true.
 _LIST_LINE = re.compile(r"^\s*-\s+(?P<value>[^\s'\"#\[{&*!|>][^#]*?)\s*(?:#.*)?$")
+_SEXAGESIMAL = re.compile(r"(?<![\w.:$-])[0-9][0-9_]*(?::[0-5]?[0-9])+(?![\w.:])")
 _MAP_LINE = re.compile(r"^\s*[^\s#:'\"][^#:]*:\s+(?P<value>[^\s'\"#\[{&*!|>][^#]*?)\s*(?:#.*)?$")
 
 _TOSCA_SHAPE = "a TOSCA template is a mapping that starts with tosca_definitions_version"
@@ -1394,6 +1395,11 @@ class _Importer:
                 # Only when the text on the line is that very value (not part of a flow collection).
                 if match is not None and len(match.group("value")) < 100 and _reads_as(match.group("value"), value):
                     return match.group("value")
+                if isinstance(value, int) and not isinstance(value, bool):
+                    # In a flow collection ([22:22]): the base-60 token on the line that made this number.
+                    for token in _SEXAGESIMAL.findall(self.source_lines[line - 1][:1000]):
+                        if _reads_as(token, value):
+                            return str(token)
         if isinstance(value, bool):
             return "true" if value else "false"
         return str(value)

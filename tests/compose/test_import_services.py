@@ -86,6 +86,7 @@ def test_exposed_ports_are_reachable_inside_the_deployment_only() -> None:
         ('"1-100"', "more than the 20 ports"),
         ('"a:b:c:d"', "not a port such as 8080:80"),
         ("{published: 8080}", "target port is a literal"),
+        ("{target: 22:22}", "'22:22' is not a port number"),  # as compose (YAML 1.2) reads it, not 1342
         ("{target: 80, x_mode: y}", "not a port setting"),
     ],
 )
@@ -504,3 +505,8 @@ def test_problems_carry_the_line_and_format_as_the_cli_prints_them() -> None:
         "compose.yml: service web: privileged: privileged mode hands the container the whole Docker host; Agora "
         "never grants it. Remove privileged."
     )
+
+
+def test_base_60_ports_in_flow_lists_keep_their_text() -> None:
+    template, _ = accepted("services:\n  ssh:\n    image: nginx:1.25\n    ports: [22:22, '8080:80', 2222:22]\n")
+    assert props(template, "ssh")["ports"] == [{"target": 22}, {"target": 80}]
