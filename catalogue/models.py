@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from orchestrator.models import Deployment
+
 SEMVER_RE = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
@@ -139,10 +141,10 @@ class ServiceVersion(models.Model):
 
 
 class Subscription(models.Model):
+    """An organization's use of a service version: the contract. Its running instance is the deployment."""
+
     class State(models.TextChoices):
-        REQUESTED = "requested", _("Requested")
         ACTIVE = "active", _("Active")
-        FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
     subscriber = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="subscriptions")
@@ -150,12 +152,16 @@ class Subscription(models.Model):
     name = models.CharField(max_length=100, help_text=_("A name for this instance, unique in the organization."))
     inputs = models.JSONField(default=dict, blank=True, help_text=_("Input values, secrets excluded."))
     secret_inputs = models.TextField(blank=True, help_text=_("Secret input values, encrypted."))
-    state = models.CharField(max_length=16, choices=State.choices, default=State.REQUESTED, db_index=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE, db_index=True)
+    deployment = models.OneToOneField(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="subscription"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -169,6 +175,11 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber} → {self.version} ({self.name})"
+
+    @property
+    def status(self) -> str:
+        """What the subscriber sees: the deployment's state, which the subscription follows."""
+        return self.deployment.state if self.deployment is not None else "pending"
 
 
 class AuditEvent(models.Model):

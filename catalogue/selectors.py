@@ -11,6 +11,8 @@ from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
+from crane.models import Target
+from orchestrator.models import Deployment
 
 AnyUser = User | AnonymousUser
 
@@ -72,7 +74,7 @@ def versions_visible_to(user: AnyUser) -> QuerySet[ServiceVersion]:
 
 
 def subscriptions_visible_to(user: AnyUser) -> QuerySet[Subscription]:
-    qs = Subscription.objects.select_related("subscriber", "version", "version__service")
+    qs = Subscription.objects.select_related("subscriber", "version", "version__service", "deployment")
     if is_operator(user):
         return qs
     return qs.filter(subscriber_id__in=organization_ids(user))
@@ -127,3 +129,18 @@ def with_latest_version(services: QuerySet[Service]) -> QuerySet[Service]:
         .values("version")[:1]
     )
     return services.annotate(latest_version=Subquery(latest))
+
+
+def deployments_visible_to(user: AnyUser) -> QuerySet[Deployment]:
+    """Deployments of the caller's organizations' subscriptions; all of them for operators."""
+    qs = Deployment.objects.select_related("target", "subscription", "subscription__subscriber")
+    if is_operator(user):
+        return qs
+    return qs.filter(subscription__subscriber_id__in=organization_ids(user))
+
+
+def targets_visible_to(user: AnyUser) -> QuerySet[Target]:
+    """Clouds a subscriber may deploy to: every registered target (they belong to the platform)."""
+    if not user.is_authenticated:
+        return Target.objects.none()
+    return Target.objects.order_by("name")

@@ -31,8 +31,12 @@ from catalogue.models import (
 from catalogue.selectors import WRITE_ROLES, is_operator, organization_ids
 from config.crypto import encrypt_json
 from config.errors import InvalidState, PermissionDenied, TooLarge, ValidationFailed
+from crane.models import Target
+from orchestrator import services as orchestrator_services
 from orchestrator import tosca
 from orchestrator.inputs import check_input_values
+from orchestrator.models import Deployment
+from orchestrator.services import deployment_create, deployment_undeploy
 
 
 @dataclass(frozen=True)
@@ -413,8 +417,15 @@ def version_retire(*, actor: Actor, version: ServiceVersion) -> ServiceVersion:
 
 
 def subscription_create(
-    *, actor: Actor, subscriber: Organization, version: ServiceVersion, name: str, inputs: dict[str, Any]
+    *,
+    actor: Actor,
+    subscriber: Organization,
+    version: ServiceVersion,
+    name: str,
+    inputs: dict[str, Any],
+    target: Target | None = None,
 ) -> Subscription:
+    """Subscribes the organization and starts deploying its own instance on the chosen target."""
     _require_role(actor, subscriber)
     if subscriber.kind != Organization.Kind.PUBLIC_ADMINISTRATION:
         raise ValidationFailed(f"{subscriber.name} is not a public administration, so it cannot subscribe.")
@@ -444,12 +455,22 @@ def subscription_create(
             .exists()
         ):
             raise ValidationFailed(f"{subscriber.name} already has a subscription named {name!r}.", code="duplicate")
+        with locked.template.open("rb") as stored:
+            template = stored.read()
+        deployment = deployment_create(
+            template=template,
+            filename=locked.template_filename,
+            inputs=values,
+            target=target,
+            name=f"{subscriber.slug}/{name}",
+        )
         subscription = Subscription.objects.create(
             subscriber=subscriber,
             version=locked,
             name=name,
             inputs=plain,
             secret_inputs=encrypt_json(secret) if secret else "",
+            deployment=deployment,
             created_by=actor.account,
         )
         audit(
@@ -459,5 +480,69 @@ def subscription_create(
             organization=subscriber,
             service=locked.service.slug,
             version=locked.version,
+            deployment=deployment.pk,
+            target=deployment.target.name,
         )
     return subscription
+
+
+def subscription_cancel(*, actor: Actor, subscription: Subscription) -> Subscription:
+    """Unsubscribes: the instance is removed (everything its deployment created), the subscription kept as history."""
+    _require_role(actor, subscription.subscriber)
+    with transaction.atomic():
+        locked = (
+            Subscription.objects.select_for_update(of=("self",)).select_related("deployment").get(pk=subscription.pk)
+        )
+        if locked.state == Subscription.State.CANCELLED:
+            raise InvalidState(f"The subscription {locked.name} is already cancelled.")
+        if locked.deployment is not None:
+            deployment_undeploy(deployment=locked.deployment)
+        locked.state = Subscription.State.CANCELLED
+        locked.cancelled_at = timezone.now()
+        locked.save(update_fields=["state", "cancelled_at", "updated_at"])
+        audit(actor=actor, action="subscription.cancelled", obj=locked, organization=locked.subscriber)
+    return locked
+
+
+def _subscriber_of(actor: Actor, deployment: Deployment) -> None:
+    """Deployment actions need write rights on the subscribing organization (operators may act on any)."""
+    subscription = getattr(deployment, "subscription", None)
+    if subscription is None:
+        _require_operator(actor)
+    else:
+        _require_role(actor, subscription.subscriber)
+
+
+def deployment_retry(*, actor: Actor, deployment: Deployment) -> Deployment:
+    _subscriber_of(actor, deployment)
+    with transaction.atomic():
+        retried = orchestrator_services.deployment_retry(deployment)
+        audit(actor=actor, action="deployment.retried", obj=retried, organization=_organization_of(retried))
+    return retried
+
+
+def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
+    _subscriber_of(actor, deployment)
+    with transaction.atomic():
+        cancelled = orchestrator_services.deployment_cancel(deployment)
+        audit(actor=actor, action="deployment.cancelled", obj=cancelled, organization=_organization_of(cancelled))
+    return cancelled
+
+
+def deployment_remove(*, actor: Actor, deployment: Deployment) -> Deployment:
+    """Undeploys; for a subscription's deployment this is unsubscribing."""
+    subscription = getattr(deployment, "subscription", None)
+    if subscription is not None and subscription.state != Subscription.State.CANCELLED:
+        subscription_cancel(actor=actor, subscription=subscription)
+        deployment.refresh_from_db()
+        return deployment
+    _subscriber_of(actor, deployment)
+    with transaction.atomic():
+        removed = deployment_undeploy(deployment=deployment)
+        audit(actor=actor, action="deployment.undeploying", obj=removed, organization=_organization_of(removed))
+    return removed
+
+
+def _organization_of(deployment: Deployment) -> Organization | None:
+    subscription = getattr(deployment, "subscription", None)
+    return subscription.subscriber if subscription is not None else None

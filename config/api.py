@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -15,15 +15,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.details is not None:
             body["details"] = exc.details
         return Response(body, status=exc.http_status)
-    if isinstance(exc, DatabaseError) and not _is_integrity_error(exc):
+    # Only a lost connection is "unavailable"; other database errors are bugs and must surface as such.
+    if isinstance(exc, OperationalError | InterfaceError):
         return Response(
             {"code": "unavailable", "detail": "The database is not reachable right now; try again shortly."},
             status=503,
         )
     return drf_exception_handler(exc, context)
-
-
-def _is_integrity_error(exc: Exception) -> bool:
-    from django.db import IntegrityError
-
-    return isinstance(exc, IntegrityError)

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -184,7 +184,7 @@ def lease(step: Step, owner: str) -> Iterator[threading.Event]:
                     lost.set()
                     return
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection; nothing else would close it
 
     thread = threading.Thread(target=renew, name=f"lease-{step.pk}", daemon=True)
     thread.start()

@@ -148,11 +148,23 @@ def execute_step(step: Step) -> dict[str, Any]:
         return {"action": str(ensured.action), "service": ensured.name}
     if kind is StepKind.WAIT:
         status = driver.wait_healthy(target, deployment.pk, step.node, timeout=settings.AGORA_WAIT_HEALTHY_SECONDS)
-        ports = [p for p in crane_services.ports_of(target=target, deployment=deployment.pk) if p.node == step.node]
+        published = {
+            p.target_port: p.port
+            for p in crane_services.ports_of(target=target, deployment=deployment.pk)
+            if p.node == step.node
+        }
         attributes: dict[str, Any] = {"private_address": step.node}
-        if ports:
+        # public_port is the first port the template publishes, in the template's order.
+        service_step = next((s for s in steps if s.key == f"{step.node}.service"), None)
+        wanted = [
+            int(p["target"])
+            for p in (service_step.params.get("ports") if service_step else None) or []
+            if isinstance(p, dict) and p.get("published", True) and isinstance(p.get("target"), int)
+        ]
+        first = next((published[t] for t in wanted if t in published), None)
+        if first is not None:
             attributes["public_address"] = target.public_host
-            attributes["public_port"] = ports[0].port
+            attributes["public_port"] = first
         return {"running": status.running, "attributes": attributes}
     if kind is StepKind.REMOVE:
         if step.node:

@@ -3,6 +3,7 @@
 # dockerd when it is not running, initialises a single-node swarm, and builds the local
 # base images when they are missing (no public registry is reachable here):
 #   agora/busybox:latest        busybox-static, 2 MB, for fast tests
+#   agora/hello-web:latest      the same serving a page on 8080 by default, for demos
 #   debian:bookworm-slim        debootstrap minbase, for real services
 # Idempotent; quick when everything is in place. Run as root.
 set -euo pipefail
@@ -37,7 +38,7 @@ if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
     docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 fi
 
-if ! docker image inspect agora/busybox:latest >/dev/null 2>&1; then
+if ! docker image inspect agora/busybox:latest >/dev/null 2>&1 || ! docker image inspect agora/hello-web:latest >/dev/null 2>&1; then
     say "Building agora/busybox:latest from busybox-static"
     dir=$(mktemp -d)
     trap 'rm -rf "$dir"' EXIT
@@ -51,6 +52,10 @@ if ! docker image inspect agora/busybox:latest >/dev/null 2>&1; then
     echo 'root:x:0:' >"$dir/etc/group"
     tar -C "$dir" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - agora/busybox:latest >/dev/null
     docker tag agora/busybox:latest busybox:latest
+    # The same with a web page served by default: a long-running image for demos and normative templates.
+    echo '<h1>Served by Agora</h1>' >"$dir/www/index.html"
+    tar -C "$dir" -c . | docker import -c 'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]' -c 'ENV PATH=/bin' \
+        -c 'EXPOSE 8080' - agora/hello-web:latest >/dev/null
     rm -rf "$dir"; trap - EXIT
 fi
 

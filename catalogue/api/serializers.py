@@ -10,6 +10,8 @@ from rest_framework import serializers
 
 from catalogue import selectors
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
+from crane.models import Target
+from orchestrator.models import Deployment, Event, Step
 
 SECRET_MASK = "********"  # noqa: S105 -- a mask shown in place of secrets, not a secret
 
@@ -166,6 +168,19 @@ class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=5000)
 
 
+class ScopedTargetField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("slug_field", "name")
+        kwargs.setdefault("queryset", Target.objects.none())
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet[Target]:
+        request = self.context.get("request")
+        if request is None:
+            return Target.objects.none()
+        return selectors.targets_visible_to(request.user)
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     subscriber = ScopedOrganizationField()
     version = ScopedVersionField()
@@ -173,11 +188,43 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         source="version.service", slug_field="slug", read_only=True
     )
     inputs = serializers.DictField(required=False, default=dict)
+    target = ScopedTargetField(
+        required=False, write_only=True, help_text="The cloud to deploy to (GET /api/v1/targets/); default: local."
+    )
+    status = serializers.CharField(read_only=True, help_text="The deployment's state, which the subscription follows.")
+    outputs = serializers.SerializerMethodField()
 
     class Meta:
         model = Subscription
-        fields = ["id", "name", "subscriber", "service", "version", "inputs", "state", "created_at", "updated_at"]
-        read_only_fields = ["id", "service", "state", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "subscriber",
+            "service",
+            "version",
+            "inputs",
+            "target",
+            "state",
+            "status",
+            "deployment",
+            "outputs",
+            "created_at",
+            "updated_at",
+            "cancelled_at",
+        ]
+        read_only_fields = [
+            "id",
+            "service",
+            "state",
+            "status",
+            "deployment",
+            "created_at",
+            "updated_at",
+            "cancelled_at",
+        ]
+
+    def get_outputs(self, subscription: Subscription) -> dict[str, Any]:
+        return dict(subscription.deployment.outputs) if subscription.deployment is not None else {}
 
     def to_representation(self, instance: Subscription) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -217,3 +264,75 @@ class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     is_operator = serializers.BooleanField()
     memberships = serializers.ListField(child=serializers.DictField())
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    """A cloud as subscribers see it; endpoints and TLS material never leave the platform."""
+
+    class Meta:
+        model = Target
+        fields = ["name", "provider", "region", "mode", "state", "checked_at"]
+        read_only_fields = fields
+
+
+class StepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Step
+        fields = [
+            "key",
+            "kind",
+            "node",
+            "state",
+            "summary",
+            "requires",
+            "attempts",
+            "error",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class EventSerializer(serializers.ModelSerializer):
+    step = serializers.CharField(source="step.key", default=None, read_only=True)
+
+    class Meta:
+        model = Event
+        fields = ["created_at", "level", "kind", "message", "step"]
+        read_only_fields = fields
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    target: serializers.SlugRelatedField[Target] = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    subscription: serializers.PrimaryKeyRelatedField[Subscription] = serializers.PrimaryKeyRelatedField(read_only=True)
+    steps = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "name",
+            "target",
+            "subscription",
+            "state",
+            "operation",
+            "error",
+            "outputs",
+            "progress",
+            "steps",
+            "created_at",
+            "updated_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def _steps(self, deployment: Deployment) -> list[Step]:
+        return [s for s in deployment.steps.all() if s.generation == deployment.generation]
+
+    def get_steps(self, deployment: Deployment) -> list[dict[str, Any]]:
+        return list(StepSerializer(self._steps(deployment), many=True).data)
+
+    def get_progress(self, deployment: Deployment) -> dict[str, int]:
+        steps = self._steps(deployment)
+        return {"done": sum(1 for s in steps if s.state == Step.State.DONE), "total": len(steps)}

@@ -11,6 +11,8 @@ router.register("organizations", views.OrganizationViewSet, basename="organizati
 router.register("memberships", views.MembershipViewSet, basename="membership")
 router.register("subscriptions", views.SubscriptionViewSet, basename="subscription")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+router.register("deployments", views.DeploymentViewSet, basename="deployment")
+router.register("targets", views.TargetViewSet, basename="target")
 
 urlpatterns = [
     path("validate/", views.ValidateView.as_view(), name="validate"),

@@ -24,6 +24,8 @@ from catalogue.api import filters, serializers
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
 from catalogue.services import Actor
 from config.errors import TooLarge
+from crane.models import Target
+from orchestrator.models import Deployment
 
 
 def actor_of(request: Request) -> Actor:
@@ -269,7 +271,16 @@ class SubscriptionViewSet(
             version=data["version"],
             name=data["name"],
             inputs=data.get("inputs", {}),
+            target=data.get("target"),
         )
+
+    @extend_schema(request=None, responses={202: serializers.SubscriptionSerializer})
+    @action(detail=True, methods=["post"])
+    def unsubscribe(self, request: Request, pk: str | None = None) -> Response:
+        """Cancels the subscription; its instance is removed in the background (poll its deployment)."""
+        subscription = services.subscription_cancel(actor=actor_of(request), subscription=self.get_object())
+        data = self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
@@ -298,3 +309,53 @@ class MeView(APIView):
                 ],
             }
         )
+
+
+class TargetViewSet(viewsets.ReadOnlyModelViewSet):
+    """The clouds subscribers can deploy to, with their health."""
+
+    serializer_class = serializers.TargetSerializer
+    lookup_field = "name"
+
+    def get_queryset(self) -> QuerySet[Target]:
+        return selectors.targets_visible_to(self.request.user)
+
+
+class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Running instances with their steps and timeline; actions answer 202 with the deployment to poll."""
+
+    serializer_class = serializers.DeploymentSerializer
+    filterset_fields = ["state"]
+
+    def get_queryset(self) -> QuerySet[Deployment]:
+        return selectors.deployments_visible_to(self.request.user).prefetch_related("steps")
+
+    def _accepted(self, deployment: Deployment) -> Response:
+        return Response(self.get_serializer(self.get_queryset().get(pk=deployment.pk)).data, status=202)
+
+    @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        """Resumes a failed deployment from the step that failed."""
+        return self._accepted(services.deployment_retry(actor=actor_of(request), deployment=self.get_object()))
+
+    @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Stops a deployment in progress: running steps finish, waiting steps are dropped."""
+        return self._accepted(services.deployment_cancel(actor=actor_of(request), deployment=self.get_object()))
+
+    @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
+    @action(detail=True, methods=["post"])
+    def undeploy(self, request: Request, pk: str | None = None) -> Response:
+        """Removes everything the deployment created (for a subscription: unsubscribes)."""
+        return self._accepted(services.deployment_remove(actor=actor_of(request), deployment=self.get_object()))
+
+    @extend_schema(responses=serializers.EventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        """The deployment's timeline, oldest first."""
+        deployment = self.get_object()
+        events = deployment.events.select_related("step").order_by("created_at", "id")
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(serializers.EventSerializer(page, many=True).data)

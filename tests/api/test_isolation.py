@@ -53,6 +53,12 @@ FOREIGN_OBJECT_CALLS = [
     ("patch", "/api/v1/memberships/{alice_membership.pk}/", {"role": "viewer"}),
     ("delete", "/api/v1/memberships/{alice_membership.pk}/", None),
     ("get", "/api/v1/audit-events/{audit_event.pk}/", None),
+    ("post", "/api/v1/subscriptions/{subscription.pk}/unsubscribe/", None),
+    ("get", "/api/v1/deployments/{subscription.deployment_id}/", None),
+    ("get", "/api/v1/deployments/{subscription.deployment_id}/events/", None),
+    ("post", "/api/v1/deployments/{subscription.deployment_id}/retry/", None),
+    ("post", "/api/v1/deployments/{subscription.deployment_id}/cancel/", None),
+    ("post", "/api/v1/deployments/{subscription.deployment_id}/undeploy/", None),
 ]
 
 
@@ -64,6 +70,9 @@ def test_another_organizations_user_gets_404(
     assert response.status_code == 404, response.content
     world["hidden_version"].refresh_from_db()
     assert world["hidden_version"].state == ServiceVersion.State.DRAFT
+    world["subscription"].refresh_from_db()
+    assert world["subscription"].state == Subscription.State.ACTIVE
+    assert world["subscription"].deployment.state == "pending"
     assert Membership.objects.filter(pk=world["alice_membership"].pk, role="admin").exists()
 
 
@@ -92,6 +101,8 @@ ANONYMOUS_PRIVATE = [
     ("get", "/api/v1/organizations/"),
     ("get", "/api/v1/audit-events/"),
     ("get", "/api/v1/me/"),
+    ("get", "/api/v1/deployments/"),
+    ("get", "/api/v1/targets/"),
     ("post", "/api/v1/services/"),
     ("post", "/api/v1/validate/"),
     ("post", "/api/v1/versions/1/submit/"),

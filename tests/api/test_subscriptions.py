@@ -39,3 +39,43 @@ def test_subscribe_with_bad_inputs_answers_each_problem(bob: Any, published_vers
 def test_operator_sees_every_subscription(charlie: Any, subscription: Subscription) -> None:
     listed = client_for(charlie).get("/api/v1/subscriptions/").json()["results"]
     assert [s["id"] for s in listed] == [subscription.pk]
+
+
+def test_subscription_answers_follow_the_deployment(bob: Any, subscription: Subscription) -> None:
+    body = client_for(bob).get(f"/api/v1/subscriptions/{subscription.pk}/").json()
+    assert body["status"] == "pending"
+    assert body["deployment"] == subscription.deployment_id
+    assert body["outputs"] == {}
+    deployment = client_for(bob).get(f"/api/v1/deployments/{subscription.deployment_id}/").json()
+    assert deployment["progress"] == {"done": 0, "total": 4}
+    assert [s["key"] for s in deployment["steps"]] == ["network", "web.image", "web.service", "web.wait"]
+    events = client_for(bob).get(f"/api/v1/deployments/{subscription.deployment_id}/events/").json()["results"]
+    assert events[0]["kind"] == "deployment.created"
+
+
+def test_subscribing_to_an_unknown_target_is_refused(bob: Any, published_version: ServiceVersion) -> None:
+    answer = client_for(bob).post(
+        "/api/v1/subscriptions/",
+        {"name": "x", "subscriber": "barcelona", "version": published_version.pk, "target": "mars"},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert "target" in answer.json()
+
+
+def test_unsubscribe_answers_202_and_removal_runs_in_the_background(bob: Any, subscription: Subscription) -> None:
+    answer = client_for(bob).post(f"/api/v1/subscriptions/{subscription.pk}/unsubscribe/")
+    assert answer.status_code == 202
+    assert answer.json()["state"] == "cancelled"
+    assert answer.json()["status"] == "undeploying"
+
+
+def test_deployment_actions_in_the_wrong_state_answer_409(bob: Any, subscription: Subscription) -> None:
+    answer = client_for(bob).post(f"/api/v1/deployments/{subscription.deployment_id}/retry/")
+    assert answer.status_code == 409
+    assert "only a failed deployment" in answer.json()["detail"]
+
+
+def test_targets_list_hides_endpoints(bob: Any, subscription: Subscription) -> None:
+    targets = client_for(bob).get("/api/v1/targets/").json()["results"]
+    assert targets and set(targets[0]) == {"name", "provider", "region", "mode", "state", "checked_at"}

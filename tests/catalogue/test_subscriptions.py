@@ -8,16 +8,35 @@ from catalogue import services
 from catalogue.models import AuditEvent, Organization, ServiceVersion, Subscription
 from config.crypto import decrypt_json
 from config.errors import InvalidState, ValidationFailed
+from orchestrator.models import Deployment
 from tests.conftest import DOCKER_TEMPLATE, actor
 
 pytestmark = pytest.mark.django_db
 
 
-def test_subscribing_fills_defaults_and_audits(subscription: Subscription) -> None:
-    assert subscription.state == Subscription.State.REQUESTED
+def test_subscribing_fills_defaults_starts_a_deployment_and_audits(subscription: Subscription) -> None:
+    assert subscription.state == Subscription.State.ACTIVE
     assert subscription.inputs == {"greeting": "Hello", "replicas": 2}
+    deployment = subscription.deployment
+    assert deployment is not None
+    assert deployment.state == Deployment.State.PENDING
+    assert deployment.inputs == {"greeting": "Hello", "replicas": 2}
+    assert deployment.template_sha256 == subscription.version.template_sha256
+    assert [s.key for s in deployment.steps.all()] == ["network", "web.image", "web.service", "web.wait"]
     event = AuditEvent.objects.get(action="subscription.created")
     assert event.organization == subscription.subscriber
+    assert event.data["deployment"] == deployment.pk
+
+
+def test_unsubscribing_undeploys_and_keeps_the_subscription_as_history(bob: Any, subscription: Subscription) -> None:
+    cancelled = services.subscription_cancel(actor=actor(bob), subscription=subscription)
+    assert cancelled.state == Subscription.State.CANCELLED and cancelled.cancelled_at is not None
+    assert cancelled.deployment is not None
+    cancelled.deployment.refresh_from_db()
+    assert cancelled.deployment.state == Deployment.State.UNDEPLOYING
+    assert AuditEvent.objects.filter(action="subscription.cancelled").exists()
+    with pytest.raises(InvalidState):
+        services.subscription_cancel(actor=actor(bob), subscription=cancelled)
 
 
 @pytest.mark.parametrize(
@@ -107,3 +126,7 @@ def test_secret_inputs_are_stored_encrypted_apart(
     assert "s3cr3t-value" not in sub.secret_inputs
     assert decrypt_json(sub.secret_inputs) == {"admin_password": "s3cr3t-value"}
     assert "s3cr3t-value" not in str(list(AuditEvent.objects.values_list("data", flat=True)))
+    assert sub.deployment is not None
+    assert "s3cr3t-value" not in sub.deployment.secret_inputs
+    assert "s3cr3t-value" not in str(sub.deployment.plan) + str(sub.deployment.inputs)
+    assert decrypt_json(sub.deployment.secret_inputs) == {"admin_password": "s3cr3t-value"}
