@@ -54,6 +54,7 @@ FORBIDDEN_PROPERTIES = frozenset(
 _BIND = re.compile(r"^\s*(?:/|~|\.{1,2}/)[^:]*:/")
 _DOCKER_SOCKET = re.compile(r"docker\.sock", re.IGNORECASE)
 _CONTAINER = "agora.nodes.Container"
+_TEXT_PROPERTIES = frozenset({"environment", "command", "healthcheck"})
 _VOLUME = "agora.nodes.Volume"
 
 
@@ -236,8 +237,11 @@ def forbidden_properties(node: NodeTemplate, inputs: Inputs) -> Iterator[Violati
 
 def host_paths(node: NodeTemplate, inputs: Inputs) -> Iterator[Violation]:
     """No value may name a path on the Docker host: bind mounts, the Docker socket, a volume's source."""
+    # What a container reads as text (its environment, its command, its health check) never becomes a mount:
+    # "PATH=/usr/bin:/bin" is not a bind. Mounts only come from volumes, which crane checks again.
+    as_text = _TEXT_PROPERTIES if node.is_a(_CONTAINER) else frozenset()
     places: list[tuple[str, tuple[Any, ...], Any]] = [
-        (str(name), ("properties", name), value) for name, value in node.properties.items()
+        (str(name), ("properties", name), value) for name, value in node.properties.items() if name not in as_text
     ]
     for cap, props in node.capabilities.items():
         places.extend((str(name), ("capabilities", cap, "properties", name), v) for name, v in props.items())

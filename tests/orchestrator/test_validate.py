@@ -430,3 +430,15 @@ def test_mis_shaped_templates_never_raise() -> None:
             target[path[-1]] = copy.deepcopy(rng.choice(WEIRD_VALUES))
         report = validate(yaml.safe_dump(data))
         json.dumps(report.to_dict())
+
+
+def test_paths_in_a_containers_environment_and_command_are_not_mistaken_for_host_mounts() -> None:
+    text = PROFILE_TEMPLATE.replace(
+        "        image: nginx:1.25\n",
+        "        image: nginx:1.25\n"
+        "        environment:\n"
+        "          PATH: /usr/local/bin:/usr/bin:/bin\n"
+        "        command: [sh, -c, 'ls /etc:/var']\n",
+    )
+    report = validate(text)
+    assert report.deployable, [p.message for p in report.problems]
