@@ -29,7 +29,7 @@ from catalogue.models import (
     Subscription,
 )
 from catalogue.selectors import WRITE_ROLES, is_operator, organization_ids
-from config.crypto import encrypt_json
+from config.crypto import decrypt_json, encrypt_json
 from config.errors import InvalidState, PermissionDenied, TooLarge, ValidationFailed
 from crane.models import Target
 from orchestrator import services as orchestrator_services
@@ -501,6 +501,60 @@ def subscription_cancel(*, actor: Actor, subscription: Subscription) -> Subscrip
         locked.cancelled_at = timezone.now()
         locked.save(update_fields=["state", "cancelled_at", "updated_at"])
         audit(actor=actor, action="subscription.cancelled", obj=locked, organization=locked.subscriber)
+    return locked
+
+
+def subscription_upgrade(
+    *, actor: Actor, subscription: Subscription, version: ServiceVersion, inputs: dict[str, Any] | None = None
+) -> Subscription:
+    """Moves the subscription to another published version of the same service, keeping the subscriber's values.
+
+    Only what differs is changed on the running instance; a failed upgrade rolls back to the version it ran.
+    """
+    _require_role(actor, subscription.subscriber)
+    if version.service_id != subscription.version.service_id:
+        raise ValidationFailed("A subscription can only move to another version of the same service.")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise ValidationFailed("Inputs must be a map of input names to values.")
+    schema: dict[str, dict[str, Any]] = version.inputs_schema or {}
+    kept = {**subscription.inputs, **(decrypt_json(subscription.secret_inputs) if subscription.secret_inputs else {})}
+    merged = {k: v for k, v in kept.items() if k in schema} | (inputs or {})
+    values, errors = check_input_values(schema, merged)
+    if errors:
+        raise ValidationFailed(
+            "Some inputs are not valid for the new version; nothing was changed.",
+            code="invalid_inputs",
+            details={e.input: e.message for e in errors},
+        )
+    secret_names = {n for n, spec in schema.items() if spec.get("secret")}
+    with transaction.atomic():
+        locked = (
+            Subscription.objects.select_for_update(of=("self",)).select_related("deployment").get(pk=subscription.pk)
+        )
+        target_version = ServiceVersion.objects.select_for_update().select_related("service").get(pk=version.pk)
+        if locked.state != Subscription.State.ACTIVE or locked.deployment is None:
+            raise InvalidState(f"The subscription {locked.name} is cancelled; subscribe again instead.")
+        if target_version.state not in ServiceVersion.SUBSCRIBABLE_STATES:
+            raise InvalidState(f"Version {target_version.version} is not published; it cannot be upgraded to.")
+        with target_version.template.open("rb") as stored:
+            template = stored.read()
+        orchestrator_services.deployment_upgrade(
+            deployment=locked.deployment, template=template, filename=target_version.template_filename, inputs=values
+        )
+        previous = locked.version.version
+        locked.version = target_version
+        locked.inputs = {n: v for n, v in values.items() if n not in secret_names}
+        secret = {n: v for n, v in values.items() if n in secret_names}
+        locked.secret_inputs = encrypt_json(secret) if secret else ""
+        locked.save(update_fields=["version", "inputs", "secret_inputs", "updated_at"])
+        audit(
+            actor=actor,
+            action="subscription.upgraded",
+            obj=locked,
+            organization=locked.subscriber,
+            from_version=previous,
+            to_version=target_version.version,
+        )
     return locked
 
 

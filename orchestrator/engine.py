@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
 import traceback
@@ -28,7 +30,7 @@ from django.utils import timezone
 
 from config.errors import AgoraError, InvalidState
 from orchestrator.models import Deployment, Event, Step
-from orchestrator.plan import Plan
+from orchestrator.plan import Plan, PlannedStep, StepKind
 from orchestrator.queue import enqueue_steps, jobs_waiting
 
 log = logging.getLogger(__name__)
@@ -135,12 +137,19 @@ def _finish(deployment: Deployment, steps: list[Step]) -> None:
             event(deployment, "deployment.failed", deployment.error, level=Event.Level.ERROR)
             return
         deployment.state = Deployment.State.RUNNING
+        if deployment.operation == "rollback":
+            # Running again as before the upgrade; the error keeps saying why the upgrade did not happen.
+            deployment.finished_at = now
+            deployment.save(update_fields=["state", "outputs", "finished_at", "updated_at"])
+            event(deployment, "deployment.rolled_back", "The previous version runs again.", level=Event.Level.WARNING)
+            return
+        deployment.previous = {}
         message = "The deployment is running." + (
             " " + ", ".join(f"{k}: {v}" for k, v in deployment.outputs.items()) if deployment.outputs else ""
         )
     deployment.error = ""
     deployment.finished_at = now
-    deployment.save(update_fields=["state", "outputs", "error", "finished_at", "updated_at"])
+    deployment.save(update_fields=["state", "outputs", "error", "finished_at", "previous", "updated_at"])
     event(deployment, f"deployment.{deployment.state}", message)
 
 
@@ -261,6 +270,10 @@ def _fail(step: Step, owner: str, reason: str) -> None:
         if not updated:
             return
         deployment = Deployment.objects.select_for_update().get(pk=step.deployment_id)
+        event(deployment, "step.failed", f"{step.summary}: {reason}", step=step, level=Event.Level.ERROR)
+        if deployment.operation == "upgrade" and deployment.previous:
+            rollback(deployment, f"Step {step.key} failed: {reason}")
+            return
         deployment.state = Deployment.State.FAILED
         deployment.error = (
             f"Step {step.key} failed: {reason} Fix the cause, then retry the deployment (it resumes from this step) "
@@ -268,7 +281,97 @@ def _fail(step: Step, owner: str, reason: str) -> None:
         )
         deployment.finished_at = timezone.now()
         deployment.save(update_fields=["state", "error", "finished_at", "updated_at"])
-        event(deployment, "step.failed", f"{step.summary}: {reason}", step=step, level=Event.Level.ERROR)
+
+
+# --- changing a running deployment ---------------------------------------------------------------
+
+
+def start_generation(deployment: Deployment, plan: Plan, *, operation: str, changed_inputs: set[str]) -> int:
+    """Starts a new generation of steps for `plan`, reusing what the last generation already did.
+
+    A step whose kind and params are the same as a done step of the previous generation (and which
+    reads no input that changed) is carried over as done with its result, so an upgrade changes only
+    what differs; nodes that left the template are removed at the end. Returns the steps left to run.
+    Call inside a transaction holding the deployment's row lock.
+    """
+    previous = {s.key: s for s in current_steps(deployment) if s.state == Step.State.DONE}
+    old_plan = Plan.from_dict(deployment.plan) if deployment.plan else Plan(steps=())
+    deployment.generation += 1
+    new_steps = list(plan.steps)
+    new_nodes = {s.node for s in new_steps if s.node}
+    leaving = [s for s in old_plan.steps if s.kind is StepKind.SERVICE and s.node and s.node not in new_nodes]
+    everything = tuple(s.key for s in new_steps)
+    for step in leaving:
+        new_steps.append(
+            PlannedStep(f"{step.node}.remove", StepKind.REMOVE, step.node, everything, {}, f"remove {step.node}")
+        )
+    changed: set[str] = set()
+    for planned in new_steps:
+        before = previous.get(planned.key)
+        same = (
+            before is not None
+            and before.kind == str(planned.kind)
+            and before.params == json.loads(json.dumps(dict(planned.params)))
+            and not (_inputs_read(planned.params) & changed_inputs)
+            and not (set(planned.requires) & changed)
+        )
+        if not same:
+            changed.add(planned.key)
+    Step.objects.bulk_create(
+        Step(
+            deployment=deployment,
+            generation=deployment.generation,
+            position=position,
+            key=planned.key,
+            kind=str(planned.kind),
+            node=planned.node or "",
+            requires=list(planned.requires),
+            params=dict(planned.params),
+            summary=planned.summary,
+            state=Step.State.PENDING if planned.key in changed else Step.State.DONE,
+            result={} if planned.key in changed else previous[planned.key].result,
+            finished_at=None if planned.key in changed else previous[planned.key].finished_at,
+        )
+        for position, planned in enumerate(new_steps)
+    )
+    deployment.plan = plan.to_dict()
+    deployment.operation = operation
+    deployment.state = Deployment.State.UPDATING
+    deployment.error = ""
+    deployment.finished_at = None
+    deployment.cancel_requested = False
+    deployment.save()
+    return len(changed)
+
+
+def _inputs_read(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if set(value) == {"get_input"}:
+            name = value["get_input"]
+            found.add(str(name[0] if isinstance(name, list) else name))
+        for item in value.values():
+            found |= _inputs_read(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _inputs_read(item)
+    return found
+
+
+def rollback(deployment: Deployment, reason: str) -> None:
+    """After a failed upgrade: back to the template, inputs and plan that ran before it."""
+    previous = deployment.previous
+    deployment.template = base64.b64decode(previous["template"])
+    deployment.template_filename = previous["template_filename"]
+    deployment.template_sha256 = previous["template_sha256"]
+    deployment.inputs = previous["inputs"]
+    deployment.secret_inputs = previous["secret_inputs"]
+    deployment.previous = {}
+    start_generation(deployment, Plan.from_dict(previous["plan"]), operation="rollback", changed_inputs=set())
+    deployment.error = f"The upgrade failed and is being rolled back. {reason}"
+    deployment.save(update_fields=["error"])
+    event(deployment, "deployment.rolling_back", deployment.error, level=Event.Level.WARNING)
+    transaction.on_commit(lambda: schedule(deployment.pk))
 
 
 # --- recovery ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Used by the catalogue (a subscription deploys its version), the API and the CLI.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
-from config.crypto import encrypt_json
+from config.crypto import decrypt_json, encrypt_json
 from config.errors import InvalidState, ValidationFailed
 from crane.models import Target
 from crane.targets import default_target
@@ -111,5 +112,44 @@ def deployment_undeploy(*, deployment: Deployment) -> Deployment:
         locked.save(update_fields=["operation", "state", "cancel_requested", "error", "finished_at", "updated_at"])
         engine.create_steps(locked, Plan(steps=tuple(removal)))
         engine.event(locked, "deployment.undeploying", "Removing the deployment.")
+        transaction.on_commit(lambda: engine.schedule(locked.pk))
+    return locked
+
+
+def deployment_upgrade(
+    *, deployment: Deployment, template: bytes, filename: str, inputs: Mapping[str, Any]
+) -> Deployment:
+    """Moves a running deployment to another template (a newer version) changing only what differs.
+
+    Services whose definition changed are updated in place (rolling, as crane updates them); nodes that
+    left the template are removed; if a step fails, the previous template is restored (rollback).
+    """
+    report = _checked(template, filename)
+    assert report.template is not None
+    plan = plan_for(template, filename, inputs)
+    secret_names = {i.name for i in report.template.inputs if i.secret}
+    plain = {k: v for k, v in inputs.items() if k not in secret_names}
+    secret = {k: v for k, v in inputs.items() if k in secret_names}
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked.state != Deployment.State.RUNNING:
+            raise InvalidState(f"Deployment {locked.pk} is {locked.state}; only a running deployment can be upgraded.")
+        old_secret = decrypt_json(locked.secret_inputs) if locked.secret_inputs else {}
+        changed_inputs = {k for k in set(old_secret) | set(secret) if old_secret.get(k) != secret.get(k)}
+        locked.previous = {
+            "template": base64.b64encode(bytes(locked.template)).decode(),
+            "template_filename": locked.template_filename,
+            "template_sha256": locked.template_sha256,
+            "inputs": locked.inputs,
+            "secret_inputs": locked.secret_inputs,
+            "plan": locked.plan,
+        }
+        locked.template = template
+        locked.template_filename = filename
+        locked.template_sha256 = hashlib.sha256(template).hexdigest()
+        locked.inputs = plain
+        locked.secret_inputs = encrypt_json(secret) if secret else ""
+        to_run = engine.start_generation(locked, plan, operation="upgrade", changed_inputs=changed_inputs)
+        engine.event(locked, "deployment.upgrading", f"Upgrading: {to_run} of {len(plan.steps)} steps change.")
         transaction.on_commit(lambda: engine.schedule(locked.pk))
     return locked

@@ -336,3 +336,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
     def get_progress(self, deployment: Deployment) -> dict[str, int]:
         steps = self._steps(deployment)
         return {"done": sum(1 for s in steps if s.state == Step.State.DONE), "total": len(steps)}
+
+
+class UpgradeSerializer(serializers.Serializer):
+    version = ScopedVersionField(help_text="The published version to move to.")
+    inputs = serializers.DictField(required=False, help_text="Values to change; the others are kept.")

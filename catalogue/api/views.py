@@ -274,6 +274,24 @@ class SubscriptionViewSet(
             target=data.get("target"),
         )
 
+    @extend_schema(request=serializers.UpgradeSerializer, responses={202: serializers.SubscriptionSerializer})
+    @action(detail=True, methods=["post"], serializer_class=serializers.UpgradeSerializer)
+    def upgrade(self, request: Request, pk: str | None = None) -> Response:
+        """Moves to another version of the service; poll the deployment to follow the rolling update."""
+        subscription = self.get_object()
+        form = serializers.UpgradeSerializer(data=request.data, context=self.get_serializer_context())
+        form.is_valid(raise_exception=True)
+        subscription = services.subscription_upgrade(
+            actor=actor_of(request),
+            subscription=subscription,
+            version=form.validated_data["version"],
+            inputs=form.validated_data.get("inputs"),
+        )
+        data = serializers.SubscriptionSerializer(
+            self.get_queryset().get(pk=subscription.pk), context=self.get_serializer_context()
+        ).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(request=None, responses={202: serializers.SubscriptionSerializer})
     @action(detail=True, methods=["post"])
     def unsubscribe(self, request: Request, pk: str | None = None) -> Response:

@@ -79,3 +79,24 @@ def test_deployment_actions_in_the_wrong_state_answer_409(bob: Any, subscription
 def test_targets_list_hides_endpoints(bob: Any, subscription: Subscription) -> None:
     targets = client_for(bob).get("/api/v1/targets/").json()["results"]
     assert targets and set(targets[0]) == {"name", "provider", "region", "mode", "state", "checked_at"}
+
+
+def test_upgrade_needs_a_running_instance_and_a_version_of_the_same_service(
+    alice: Any, bob: Any, charlie: Any, subscription: Subscription
+) -> None:
+    from catalogue import services as catalogue_services
+    from tests.conftest import actor, upload
+
+    other = catalogue_services.service_create(
+        actor=actor(alice), publisher=subscription.version.service.publisher, name="Other"
+    )
+    foreign = upload(alice, other, "1.0.0")
+    catalogue_services.version_submit(actor=actor(alice), version=foreign)
+    catalogue_services.version_approve(actor=actor(charlie), version=foreign)
+    url = f"/api/v1/subscriptions/{subscription.pk}/upgrade/"
+    answer = client_for(bob).post(url, {"version": foreign.pk}, format="json")
+    assert answer.status_code == 400 and "same service" in answer.json()["detail"]
+    answer = client_for(bob).post(url, {"version": subscription.version_id, "inputs": {"replicas": 0}}, format="json")
+    assert answer.status_code == 400 and "replicas" in answer.json()["details"]
+    answer = client_for(bob).post(url, {"version": subscription.version_id}, format="json")
+    assert answer.status_code == 409 and "only a running deployment" in answer.json()["detail"]
