@@ -1,6 +1,7 @@
 """TOSCA tools for publishers and operators.
 
     python manage.py tosca validate PATH... [--json] [--root DIR]
+    python manage.py tosca plan PATH [--input NAME=VALUE ...] [--json]
 
 validate checks each template (a YAML file or a CSAR) exactly as an upload is
 checked, except that a YAML's relative imports are read from disk (from its own
@@ -8,6 +9,9 @@ folder, or from under --root). It prints one line per problem,
 "PATH:LINE: severity: message", and a summary line per file; with --json, one
 JSON object per file per line. It exits with 1 when any file is not valid or
 not deployable.
+
+plan prints what deploying the template with these inputs would do, level by level
+(the steps of a level run in parallel), without touching anything.
 """
 
 from __future__ import annotations
@@ -43,9 +47,34 @@ class Command(BaseCommand):
             help="Read a YAML template's relative imports from anywhere under DIR (default: the template's folder).",
         )
 
+        plan: ArgumentParser = actions.add_parser(
+            "plan",
+            help="Show the steps deploying a template would take, level by level, without touching anything.",
+        )
+        plan.add_argument("path", type=Path, metavar="PATH")
+        plan.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
+        plan.add_argument("--root", type=Path, default=None, metavar="DIR")
+        plan.add_argument("--json", action="store_true")
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "validate":
             self.validate(options["paths"], as_json=options["json"], root=options["root"])
+        elif options["action"] == "plan":
+            self.plan(options["path"], options["input"], root=options["root"], as_json=options["json"])
+
+    def plan(self, path: Path, pairs: list[str], *, root: Path | None, as_json: bool) -> None:
+        from orchestrator.management.commands._common import parse_inputs
+        from orchestrator.plan import PlanError, build_plan
+
+        report = validate_path(path, root=root)
+        if not report.deployable or report.template is None:
+            self.print_report(path, report)
+            raise CommandError(f"{path} cannot be deployed; see its problems above.", returncode=1)
+        try:
+            planned = build_plan(report.template, parse_inputs(pairs))
+        except PlanError as exc:
+            raise CommandError("\n".join(e.message for e in exc.errors), returncode=1) from None
+        self.stdout.write(json.dumps(planned.to_dict()) if as_json else planned.render())
 
     def validate(self, paths: list[Path], *, as_json: bool, root: Path | None) -> None:
         failed = 0
