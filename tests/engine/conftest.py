@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import pytest
@@ -75,7 +75,7 @@ def cleanup() -> Iterator[list[str]]:
         sweep(deployment_id)
 
 
-def drive(deployment: Deployment, until: set[str], *, timeout: float = 120.0) -> Deployment:
+def drive(deployment: Deployment, until: Collection[str], *, timeout: float = 120.0) -> Deployment:
     """Works the queue in this process (as `manage.py worker` would) until the deployment settles."""
     connection = redis_connection()
     worker = SimpleWorker([step_queue(connection)], connection=connection)
