@@ -46,7 +46,9 @@ def event(
     Event.objects.create(deployment_id=deployment_id, step=step, kind=kind, message=message, level=level)
 
 
-def create_steps(deployment: Deployment, plan: Plan) -> None:
+def create_steps(deployment: Deployment, plan: Plan, carried: dict[str, Step] | None = None) -> None:
+    """The plan's steps as rows of the deployment's current generation; `carried` ones start done with their result."""
+    carried = carried or {}
     Step.objects.bulk_create(
         Step(
             deployment=deployment,
@@ -58,6 +60,9 @@ def create_steps(deployment: Deployment, plan: Plan) -> None:
             requires=list(planned.requires),
             params=dict(planned.params),
             summary=planned.summary,
+            state=Step.State.DONE if planned.key in carried else Step.State.PENDING,
+            result=carried[planned.key].result if planned.key in carried else {},
+            finished_at=carried[planned.key].finished_at if planned.key in carried else None,
         )
         for position, planned in enumerate(plan.steps)
     )
@@ -317,23 +322,8 @@ def start_generation(deployment: Deployment, plan: Plan, *, operation: str, chan
         )
         if not same:
             changed.add(planned.key)
-    Step.objects.bulk_create(
-        Step(
-            deployment=deployment,
-            generation=deployment.generation,
-            position=position,
-            key=planned.key,
-            kind=str(planned.kind),
-            node=planned.node or "",
-            requires=list(planned.requires),
-            params=dict(planned.params),
-            summary=planned.summary,
-            state=Step.State.PENDING if planned.key in changed else Step.State.DONE,
-            result={} if planned.key in changed else previous[planned.key].result,
-            finished_at=None if planned.key in changed else previous[planned.key].finished_at,
-        )
-        for position, planned in enumerate(new_steps)
-    )
+    carried = {key: previous[key] for key in (s.key for s in new_steps) if key not in changed}
+    create_steps(deployment, Plan(steps=tuple(new_steps)), carried)
     deployment.plan = plan.to_dict()
     deployment.operation = operation
     deployment.state = Deployment.State.UPDATING
