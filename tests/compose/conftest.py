@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from crane import driver
-from crane.models import Target
 from orchestrator.compose import ComposeImport, ComposeProblem, compose_to_tosca
 from orchestrator.tosca import Severity, validate_bytes
-from tests.crane.conftest import new_deployment_id, sweep
+
+# Fixtures shared with the crane and engine tests.
+from tests.crane.conftest import Deployments, deployments  # noqa: F401
+from tests.engine.conftest import cleanup, queue_name, swarm  # noqa: F401
 
 
 def accepted(text: str, **kwargs: Any) -> tuple[dict[str, Any], ComposeImport]:
@@ -107,31 +108,5 @@ class Stacks:
 @pytest.fixture
 def stacks() -> Iterator[Stacks]:
     made = Stacks()
-    yield made
-    made.remove_all()
-
-
-class Deployments:
-    """Deployment ids a test hands out, all removed at its end (by label, without crane, if crane fails)."""
-
-    def __init__(self) -> None:
-        self.made: list[tuple[Target, str]] = []
-
-    def new(self, target: Target) -> str:
-        deployment = new_deployment_id()
-        self.made.append((target, deployment))
-        return deployment
-
-    def remove_all(self) -> None:
-        for target, deployment in self.made:
-            try:
-                driver.remove_deployment(target, deployment)
-            except Exception:
-                sweep(deployment)
-
-
-@pytest.fixture
-def deployments() -> Iterator[Deployments]:
-    made = Deployments()
     yield made
     made.remove_all()

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -22,11 +19,10 @@ from crane.compose import export_compose
 from crane.models import Target
 from orchestrator.compose import compose_to_tosca
 from orchestrator.models import Deployment
-from orchestrator.queue import step_queue
 from orchestrator.services import deployment_create
 from tests.compose.conftest import Stacks, docker
 from tests.compose.test_export import deploy_export, wait_stack_running
-from tests.crane.conftest import SWARM, http_get, make_target, sweep
+from tests.crane.conftest import SWARM, http_get
 from tests.engine.conftest import drive
 
 pytestmark = [
@@ -72,37 +68,13 @@ secrets:
 """
 
 
-@pytest.fixture
-def queue_name(settings: Any) -> Iterator[str]:
-    """A queue of this test's own, so parallel runs never take each other's jobs."""
-    settings.AGORA_QUEUE = name = f"agora-test-{uuid.uuid4().hex[:8]}"
-    settings.AGORA_WAIT_HEALTHY_SECONDS = 60
-    yield name
-    queue = step_queue()
-    queue.empty()
-    queue.delete(delete_jobs=True)
-
-
-@pytest.fixture
-def swarm(transactional_db: None) -> Target:
-    return make_target(Target.Mode.SWARM)
-
-
-@pytest.fixture
-def swept() -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for deployment_id in ids:
-        sweep(deployment_id)
-
-
 def fetch(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - a URL of our own deployment
         return str(answer.read().decode())
 
 
 def test_a_compose_file_deploys_through_agora_and_its_export_runs_as_a_stack(
-    swarm: Target, queue_name: str, swept: list[str], stacks: Stacks, tmp_path: Path
+    swarm: Target, queue_name: str, cleanup: list[str], stacks: Stacks, tmp_path: Path
 ) -> None:
     imported = compose_to_tosca(COMPOSE)
     assert imported.template is not None, [p.format("compose.yml") for p in imported.errors]
@@ -113,7 +85,7 @@ def test_a_compose_file_deploys_through_agora_and_its_export_runs_as_a_stack(
         inputs={"GREETING": "bon dia", "api_token": "tok-123"},
         target=swarm,
     )
-    swept.append(deployment.pk)
+    cleanup.append(deployment.pk)
     deployment = drive(deployment, {Deployment.State.RUNNING, Deployment.State.FAILED})
     assert deployment.state == Deployment.State.RUNNING, deployment.error
     url = deployment.outputs["web_url"]
