@@ -9,7 +9,6 @@ from django.conf import settings
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from rq.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,15 @@ def enqueue_steps(step_ids: Iterable[int]) -> None:
 
 
 def jobs_waiting(step_ids: Iterable[int]) -> set[int]:
-    """The steps whose job Redis still holds (queued or started)."""
-    connection = redis_connection()
-    found = set()
-    for step_id in step_ids:
-        try:
-            job = Job.fetch(job_id(step_id), connection=connection)
-        except Exception:  # noqa: S112 - rq raises NoSuchJobError or a deserialisation error: both mean "gone"
-            continue
-        if job.get_status(refresh=False) in ("queued", "started", "deferred", "scheduled"):
-            found.add(step_id)
-    return found
+    """The steps whose job is on the queue, for a worker to take.
+
+    A job a worker has already taken ("started" in RQ) does not count: a live worker claims the
+    step at once, so a step still queued whose job was taken belongs to a worker that died between
+    the two, and RQ keeps such a job "started" for as long as its timeout (a day). Enqueueing the
+    step again is safe: only one run can claim it.
+    """
+    wanted = {job_id(step_id): step_id for step_id in step_ids}
+    if not wanted:
+        return set()
+    on_queue = set(step_queue().get_job_ids())
+    return {step_id for name, step_id in wanted.items() if name in on_queue}
