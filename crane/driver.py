@@ -68,6 +68,8 @@ MAX_SECRET_BYTES = 500 * 1024  # swarm's limit, applied in both modes
 FAILURES_BEFORE_GIVING_UP = 3
 # Without a health check, "running" is only believed after this long: a crashing command runs for an instant.
 SETTLE_SECONDS = 1.0
+# A wait polls quickly at first, then this often: what a deployment waits beyond its tasks' readiness.
+WAIT_POLL_SECONDS = 0.25
 SECRET_HOLDER_IMAGE = "agora/secret-holder:1"  # noqa: S105 - an image name
 _T = TypeVar("_T")
 
@@ -830,7 +832,7 @@ def wait_deployment_healthy(
 ) -> tuple[NodeStatus, ...]:
     """wait_healthy for several nodes (all of the deployment's when `nodes` is None) at once.
 
-    Polls quickly at first and then once a second; raises HealthTimeout naming the first node
+    Polls quickly at first and then every WAIT_POLL_SECONDS; raises HealthTimeout naming the first node
     that is not ready, with the last error Docker reported for it.
     """
     names.check_deployment(deployment)
@@ -846,7 +848,7 @@ def wait_deployment_healthy(
         if time.monotonic() >= deadline:
             break
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 1.5, 1.0)
+        pause = min(pause * 1.5, WAIT_POLL_SECONDS)
     with docker_errors(target.name, f"read the state of deployment {deployment}"):
         statuses = _statuses(client, target, deployment, nodes, seen, errors=True)
     late = next((s for s in statuses if not s.ready), None)
