@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -152,6 +153,20 @@ def worker_pool(size: int, logs: Path) -> Iterator[None]:
 # --- timing --------------------------------------------------------------------------------------------
 
 
+def eventually(action: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Cleanup that outlasts a Docker hiccup (another run restarting dockerd); says what is left if it cannot."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            action()
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                print(f"could not {what} ({exc}); remove it by hand", file=sys.stderr)
+                return
+            time.sleep(2)
+
+
 def until_running(deployments: list[Deployment], timeout: float = 300) -> None:
     ids = [d.pk for d in deployments]
     deadline = time.monotonic() + timeout
@@ -182,8 +197,8 @@ def run_agora(target: Target, client: Any, count: int, deployments: int = 1) -> 
             wait_running(client, f"agora.deployment={deployment.pk}", count, timeout=30)
         return seconds
     finally:
-        for deployment in made:
-            driver.remove_deployment(target, deployment.pk, timeout=120)
+        for pk in [d.pk for d in made]:
+            eventually(partial(driver.remove_deployment, target, pk, timeout=120), f"remove deployment {pk}")
 
 
 def run_stack(client: Any, count: int, folder: Path) -> float:
@@ -206,7 +221,10 @@ def run_stack(client: Any, count: int, folder: Path) -> float:
         wait_running(client, label, count)
         return time.monotonic() - started
     finally:
-        subprocess.run(["docker", "stack", "rm", stack], check=True, capture_output=True)
+        eventually(
+            lambda: subprocess.run(["docker", "stack", "rm", stack], check=True, capture_output=True),
+            f"remove stack {stack}",
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (
             client.api.containers(all=True, filters={"label": label}) or client.api.networks(filters={"label": label})
