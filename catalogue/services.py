@@ -416,6 +416,19 @@ def version_retire(*, actor: Actor, version: ServiceVersion) -> ServiceVersion:
 # --- subscriptions -----------------------------------------------------------------------------
 
 
+def _checked_inputs(
+    version: ServiceVersion, inputs: dict[str, Any], refusal: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The values to deploy with, split into plain and secret ones; every violation refused at once."""
+    schema: dict[str, dict[str, Any]] = version.inputs_schema or {}
+    values, errors = check_input_values(schema, inputs)
+    if errors:
+        raise ValidationFailed(refusal, code="invalid_inputs", details={e.input: e.message for e in errors})
+    secret_names = {n for n, spec in schema.items() if spec.get("secret")}
+    plain = {n: v for n, v in values.items() if n not in secret_names}
+    return values, plain, {n: v for n, v in values.items() if n in secret_names}
+
+
 def subscription_create(
     *,
     actor: Actor,
@@ -431,17 +444,7 @@ def subscription_create(
         raise ValidationFailed(f"{subscriber.name} is not a public administration, so it cannot subscribe.")
     if not isinstance(inputs, dict):
         raise ValidationFailed("Inputs must be a map of input names to values.")
-    schema: dict[str, dict[str, Any]] = version.inputs_schema or {}
-    values, errors = check_input_values(schema, inputs)
-    if errors:
-        raise ValidationFailed(
-            "Some inputs are not valid; nothing was created.",
-            code="invalid_inputs",
-            details={e.input: e.message for e in errors},
-        )
-    secret_names = {n for n, spec in schema.items() if spec.get("secret")}
-    plain = {n: v for n, v in values.items() if n not in secret_names}
-    secret = {n: v for n, v in values.items() if n in secret_names}
+    values, plain, secret = _checked_inputs(version, inputs, "Some inputs are not valid; nothing was created.")
     with transaction.atomic():
         locked = ServiceVersion.objects.select_for_update().select_related("service").get(pk=version.pk)
         if locked.state not in ServiceVersion.SUBSCRIBABLE_STATES or locked.service.state != Service.State.PUBLISHED:
@@ -519,14 +522,9 @@ def subscription_upgrade(
     schema: dict[str, dict[str, Any]] = version.inputs_schema or {}
     kept = {**subscription.inputs, **(decrypt_json(subscription.secret_inputs) if subscription.secret_inputs else {})}
     merged = {k: v for k, v in kept.items() if k in schema} | (inputs or {})
-    values, errors = check_input_values(schema, merged)
-    if errors:
-        raise ValidationFailed(
-            "Some inputs are not valid for the new version; nothing was changed.",
-            code="invalid_inputs",
-            details={e.input: e.message for e in errors},
-        )
-    secret_names = {n for n, spec in schema.items() if spec.get("secret")}
+    values, plain, secret = _checked_inputs(
+        version, merged, "Some inputs are not valid for the new version; nothing was changed."
+    )
     with transaction.atomic():
         locked = (
             Subscription.objects.select_for_update(of=("self",)).select_related("deployment").get(pk=subscription.pk)
@@ -543,8 +541,7 @@ def subscription_upgrade(
         )
         previous = locked.version.version
         locked.version = target_version
-        locked.inputs = {n: v for n, v in values.items() if n not in secret_names}
-        secret = {n: v for n, v in values.items() if n in secret_names}
+        locked.inputs = plain
         locked.secret_inputs = encrypt_json(secret) if secret else ""
         locked.save(update_fields=["version", "inputs", "secret_inputs", "updated_at"])
         audit(
