@@ -30,8 +30,10 @@ typecheck:
 	.venv/bin/mypy .
 
 # AGORA_REQUIRE_DOCKER: a test run that cannot reach Docker fails instead of skipping the Docker tests.
+# Tests marked serial (the dockerd restart) run alone after the parallel run: they disturb every Docker user.
 pytest:
-	DATABASE_URL=$(TEST_DATABASE_URL) AGORA_REQUIRE_DOCKER=1 .venv/bin/pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) AGORA_REQUIRE_DOCKER=1 .venv/bin/pytest -n 2 -p no:cacheprovider -m "not serial" $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) AGORA_REQUIRE_DOCKER=1 .venv/bin/pytest -p no:cacheprovider -m serial $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/validate.py

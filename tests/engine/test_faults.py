@@ -359,6 +359,8 @@ def test_redis_restart_mid_deployment_loses_its_jobs_and_the_same_worker_finishe
 # --- dockerd restarted: keep this test last; it disturbs every Docker user of the machine ------------
 
 
+# `serial`: make test runs it alone, after the parallel run, since it stops every Docker user here.
+@pytest.mark.serial
 @pytest.mark.skipif(
     os.environ.get("AGORA_SKIP_DOCKERD_RESTART_TEST") == "1",
     reason="AGORA_SKIP_DOCKERD_RESTART_TEST=1: the test that restarts dockerd is skipped",
