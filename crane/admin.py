@@ -64,25 +64,28 @@ class TargetForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from None
 
 
+# What the last reachability check found: shown, never edited.
+_CHECK_FIELDS = (
+    "state",
+    "checked_at",
+    "docker_version",
+    "api_version",
+    "swarm_managers",
+    "swarm_workers",
+    "swarm_nodes_down",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
+
+
 @admin.register(Target)
 class TargetAdmin(admin.ModelAdmin):
     form = TargetForm
     list_display = ["name", "provider", "region", "mode", "state", "endpoint", "checked_at"]
     list_filter = ["mode", "state", "provider"]
     search_fields = ["name", "provider", "region", "endpoint", "public_host"]
-    readonly_fields = [
-        "tls_client_key",
-        "state",
-        "checked_at",
-        "docker_version",
-        "api_version",
-        "swarm_managers",
-        "swarm_workers",
-        "swarm_nodes_down",
-        "last_error",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = ["tls_client_key", *_CHECK_FIELDS]
     fieldsets = [
         (None, {"fields": ["name", "provider", "region", "public_host", "mode"]}),
         (
@@ -115,20 +118,7 @@ class TargetAdmin(admin.ModelAdmin):
         ),
         (
             "Last check",
-            {
-                "fields": [
-                    "state",
-                    "checked_at",
-                    "docker_version",
-                    "api_version",
-                    "swarm_managers",
-                    "swarm_workers",
-                    "swarm_nodes_down",
-                    "last_error",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
+            {"fields": list(_CHECK_FIELDS)},
         ),
     ]
     actions = ["check_targets"]
