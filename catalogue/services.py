@@ -466,6 +466,7 @@ def subscription_create(
             inputs=values,
             target=target,
             name=f"{subscriber.slug}/{name}",
+            owner=subscriber.slug,
         )
         subscription = Subscription.objects.create(
             subscriber=subscriber,

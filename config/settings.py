@@ -196,3 +196,21 @@ CRANE_PORT_RANGE = (
 CRANE_DOCKER_TIMEOUT = envint("CRANE_DOCKER_TIMEOUT", 30, minimum=1)
 CRANE_CHECK_TIMEOUT = envint("CRANE_CHECK_TIMEOUT", 3, minimum=1)
 CRANE_BUILD_TIMEOUT = envint("CRANE_BUILD_TIMEOUT", 900, minimum=10)
+
+# Monitoring: metrics and logs go to the database unless ELASTICSEARCH_URL names a cluster.
+ELASTICSEARCH_URL = envstr("ELASTICSEARCH_URL", "")
+AGORA_MONITOR_INTERVAL = envint("AGORA_MONITOR_INTERVAL", 15, minimum=1)
+AGORA_MONITORING_RETENTION_DAYS = envint("AGORA_MONITORING_RETENTION_DAYS", 14, minimum=1)
+# The Fluentd forward receiver (`manage.py fluentd`) listens here; the platform's own events go to
+# FLUENTD_HOST:FLUENTD_PORT through fluent-logger when FLUENTD_HOST is set.
+AGORA_FLUENTD_BIND = envstr("AGORA_FLUENTD_BIND", "127.0.0.1:24224")
+AGORA_FLUENTD_MAX_CHUNK_BYTES = envint("AGORA_FLUENTD_MAX_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1024)
+AGORA_FLUENTD_MAX_DECOMPRESSED_BYTES = envint("AGORA_FLUENTD_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024, minimum=1024)
+FLUENTD_HOST = envstr("FLUENTD_HOST", "")
+FLUENTD_PORT = envint("FLUENTD_PORT", 24224, minimum=1)
+
+# Alerts are mailed to the organization's address; the console backend prints them in development.
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "agora@localhost")

@@ -37,6 +37,12 @@ class Deployment(models.Model):
 
     id = models.CharField(primary_key=True, max_length=24, default=new_deployment_id, editable=False)
     name = models.CharField(max_length=100, blank=True)
+    owner = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text=_("The tenant (organization slug) the deployment belongs to; blank for the operator's own."),
+    )
     target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="deployments")
     template = models.BinaryField(help_text=_("The template or CSAR exactly as deployed."))
     template_filename = models.CharField(max_length=255)

@@ -54,6 +54,7 @@ def deployment_create(
     inputs: Mapping[str, Any],
     target: Target | None = None,
     name: str = "",
+    owner: str = "",
 ) -> Deployment:
     """Checks the template and inputs, stores the deployment with its plan, and starts it."""
     report = _checked(template, filename)
@@ -65,6 +66,7 @@ def deployment_create(
     with transaction.atomic():
         deployment = Deployment.objects.create(
             name=name,
+            owner=owner,
             target=target or default_target(),
             template=template,
             template_filename=filename,
