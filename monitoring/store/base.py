@@ -4,14 +4,23 @@ Elasticsearch (`ELASTICSEARCH_URL`)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+from config.errors import ValidationFailed
 
 
 @dataclass(frozen=True)
 class Sample:
+    """One reading of one container. The samples of one collector round share one `time`:
+    the store adds up a node's containers (and, for a whole deployment, all of them) that
+    carry the same time before it averages or takes a maximum."""
+
     time: datetime.datetime
     deployment_id: str
     node: str
@@ -59,11 +68,14 @@ class Point:
     max: dict[str, float | None]
 
 
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 @dataclass(frozen=True)
 class LogQuery:
     deployment_id: str | None  # None: every deployment (operators); "": the platform's own events
     text: str = ""
-    level: str = ""  # this level and above
+    level: str = ""  # this level and above; lines of unknown level ("") only match no level filter
     node: str = ""
     since: datetime.datetime | None = None
     until: datetime.datetime | None = None
@@ -103,3 +115,64 @@ class Store(Protocol):
     def purge(self, *, older_than: datetime.datetime) -> int:
         """Removes samples and lines older than this; returns how many went."""
         ...
+
+
+# Limits of the read side, the same for every backend.
+MAX_LIMIT = 1000
+MAX_BUCKETS = 10_000
+
+
+def check_series(*, since: datetime.datetime, until: datetime.datetime, bucket: datetime.timedelta) -> None:
+    for name, value in (("since", since), ("until", until)):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValidationFailed(f"{name} must be a datetime with a time zone", code="bad_series")
+    if bucket <= datetime.timedelta(0):
+        raise ValidationFailed("the bucket must be longer than zero", code="bad_series")
+    if until <= since:
+        raise ValidationFailed("until must be later than since", code="bad_series")
+    if (until - since) / bucket > MAX_BUCKETS:
+        raise ValidationFailed(
+            f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} in buckets of {bucket} makes more than "
+            f"{MAX_BUCKETS} points; choose a larger bucket",
+            code="bad_series",
+        )
+
+
+def bucket_starts(
+    since: datetime.datetime, until: datetime.datetime, bucket: datetime.timedelta
+) -> list[datetime.datetime]:
+    """The start of every bucket from since (the first) up to until (excluded)."""
+    count = -((since - until) // bucket)  # ceiling division of timedeltas
+    return [since + index * bucket for index in range(count)]
+
+
+def check_log_query(query: LogQuery) -> None:
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}, not {query.limit}", code="bad_log_query")
+    if query.level and query.level not in LEVELS:
+        raise ValidationFailed(f"level {query.level!r} is not one of {', '.join(LEVELS)}", code="bad_log_query")
+    for name, value in (("since", query.since), ("until", query.until)):
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValidationFailed(f"{name} must be a datetime with a time zone", code="bad_log_query")
+    if query.since is not None and query.until is not None and query.until <= query.since:
+        raise ValidationFailed("until must be later than since", code="bad_log_query")
+
+
+def levels_from(level: str) -> tuple[str, ...]:
+    """This level and the ones above it."""
+    return LEVELS[LEVELS.index(level) :]
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    """The values a backend put into a cursor; a cursor that is not one of ours is refused."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != length:
+        raise ValidationFailed("this page cursor is not valid; start again from the newest lines", code="bad_cursor")
+    return values

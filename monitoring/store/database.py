@@ -1,0 +1,368 @@
+"""The database store: metric samples and log lines in the platform's own database.
+
+SQLite (the embedded default) goes through the ORM. PostgreSQL takes writes through
+`COPY ... FROM STDIN` on Django's own connection: one round trip per batch instead of one
+INSERT per row, which is what lets a collector and a Fluentd receiver keep up with
+tens of thousands of lines a second.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Max, Q
+
+from config.errors import ValidationFailed
+from monitoring.models import LogLine, MetricSample
+from monitoring.store.base import (
+    LEVELS,
+    METRICS,
+    Line,
+    LogPage,
+    LogQuery,
+    Point,
+    Sample,
+    bucket_starts,
+    check_log_query,
+    check_series,
+    decode_cursor,
+    encode_cursor,
+    levels_from,
+)
+
+SOURCES = tuple(LogLine.Source.values)
+
+# Rows per COPY or bulk INSERT: large enough to amortise a round trip, small enough to keep
+# memory flat when a caller hands over a huge sequence.
+WRITE_BATCH = 5000
+# Rows per DELETE when purging: short transactions that never hold the tables for long.
+PURGE_BATCH = 10_000
+
+SAMPLE_COLUMNS = ("time", "deployment_id", "node", "container", *METRICS)
+LINE_COLUMNS = ("time", "deployment_id", "node", "container", "source", "stream", "level", "message")
+
+
+def _max_length(model: type[Any], field: str) -> int:
+    length = model._meta.get_field(field).max_length
+    assert length is not None
+    return int(length)
+
+
+def _check_text(kind: str, index: int, model: type[Any], values: dict[str, str]) -> None:
+    for field, value in values.items():
+        limit = _max_length(model, field)
+        if len(value) > limit:
+            raise ValidationFailed(
+                f"{kind} {index}: {field} is {len(value)} characters long, at most {limit} are kept",
+                code="bad_monitoring_data",
+            )
+
+
+def _check_time(kind: str, index: int, time: datetime.datetime) -> None:
+    if not isinstance(time, datetime.datetime) or time.tzinfo is None or time.utcoffset() is None:
+        raise ValidationFailed(f"{kind} {index}: time must be a datetime with a time zone", code="bad_monitoring_data")
+
+
+def validate_samples(samples: Sequence[Sample]) -> None:
+    """Checks every sample before anything is written, so a bad one stores none of its batch."""
+    for index, sample in enumerate(samples):
+        _check_time("sample", index, sample.time)
+        if not sample.deployment_id:
+            raise ValidationFailed(f"sample {index}: deployment_id is empty", code="bad_monitoring_data")
+        _check_text(
+            "sample",
+            index,
+            MetricSample,
+            {"deployment_id": sample.deployment_id, "node": sample.node, "container": sample.container},
+        )
+
+
+def validate_lines(lines: Sequence[Line]) -> None:
+    for index, line in enumerate(lines):
+        _check_time("line", index, line.time)
+        if line.level and line.level not in LEVELS:
+            raise ValidationFailed(
+                f"line {index}: level {line.level!r} is not one of {', '.join(LEVELS)} (or empty)",
+                code="bad_monitoring_data",
+            )
+        if line.source not in SOURCES:
+            raise ValidationFailed(
+                f"line {index}: source {line.source!r} is not one of {', '.join(SOURCES)}", code="bad_monitoring_data"
+            )
+        _check_text(
+            "line",
+            index,
+            LogLine,
+            {
+                "deployment_id": line.deployment_id,
+                "node": line.node,
+                "container": line.container,
+                "stream": line.stream,
+            },
+        )
+
+
+def _clean_message(message: str) -> str:
+    # PostgreSQL text cannot hold NUL; a container may well print one. Keep the line, mark the byte.
+    return message.replace("\x00", "\ufffd") if "\x00" in message else message
+
+
+def _sample_row(sample: Sample) -> tuple[Any, ...]:
+    return (
+        sample.time,
+        sample.deployment_id,
+        sample.node,
+        sample.container,
+        *(getattr(sample, metric) for metric in METRICS),
+    )
+
+
+def _line_row(line: Line) -> tuple[Any, ...]:
+    return (
+        line.time,
+        line.deployment_id,
+        line.node,
+        line.container,
+        line.source,
+        line.stream,
+        line.level,
+        _clean_message(line.message),
+    )
+
+
+def _batches(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _copy(table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Streams rows into a table with COPY through Django's connection (psycopg 3)."""
+    statement = f"COPY {connection.ops.quote_name(table)} ({', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+class DatabaseStore:
+    name = "database"
+
+    def write_samples(self, samples: Sequence[Sample]) -> int:
+        validate_samples(samples)
+        if not samples:
+            return 0
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                for batch in _batches(samples, WRITE_BATCH):
+                    _copy(MetricSample._meta.db_table, SAMPLE_COLUMNS, map(_sample_row, batch))
+            else:
+                MetricSample.objects.bulk_create(
+                    (MetricSample(**dict(zip(SAMPLE_COLUMNS, _sample_row(s), strict=True))) for s in samples),
+                    batch_size=500,
+                )
+        return len(samples)
+
+    def write_lines(self, lines: Sequence[Line]) -> int:
+        validate_lines(lines)
+        if not lines:
+            return 0
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                for batch in _batches(lines, WRITE_BATCH):
+                    _copy(LogLine._meta.db_table, LINE_COLUMNS, map(_line_row, batch))
+            else:
+                LogLine.objects.bulk_create(
+                    (LogLine(**dict(zip(LINE_COLUMNS, _line_row(line), strict=True))) for line in lines),
+                    batch_size=500,
+                )
+        return len(lines)
+
+    def series(
+        self,
+        deployment_id: str,
+        *,
+        node: str | None,
+        since: datetime.datetime,
+        until: datetime.datetime,
+        bucket: datetime.timedelta,
+    ) -> list[Point]:
+        check_series(since=since, until=until, bucket=bucket)
+        if connection.vendor == "postgresql":
+            found = _series_postgres(deployment_id, node=node, since=since, until=until, bucket=bucket)
+        else:
+            found = _series_python(deployment_id, node=node, since=since, until=until, bucket=bucket)
+        empty: dict[str, float | None] = dict.fromkeys(METRICS)
+        return [
+            found.get(start) or Point(time=start, avg=dict(empty), max=dict(empty))
+            for start in bucket_starts(since, until, bucket)
+        ]
+
+    def latest(self, deployment_id: str) -> dict[str, Sample]:
+        newest = (
+            MetricSample.objects.filter(deployment_id=deployment_id)
+            .values("node")
+            .annotate(newest=Max("time"))
+            .values_list("node", "newest")
+        )
+        wanted = Q()
+        for node, time in newest:
+            wanted |= Q(node=node, time=time)
+        if not wanted:
+            return {}
+        sums: dict[str, dict[str, Any]] = {}
+        times: dict[str, datetime.datetime] = {}
+        for row in MetricSample.objects.filter(wanted, deployment_id=deployment_id).values("node", "time", *METRICS):
+            times[row["node"]] = row["time"]
+            total = sums.setdefault(row["node"], dict.fromkeys(METRICS))
+            for metric in METRICS:
+                if row[metric] is not None:
+                    total[metric] = (total[metric] or 0) + row[metric]
+        return {
+            node: Sample(time=times[node], deployment_id=deployment_id, node=node, **total)
+            for node, total in sorted(sums.items())
+        }
+
+    def search_lines(self, query: LogQuery) -> LogPage:
+        check_log_query(query)
+        lines = LogLine.objects.all()
+        if query.deployment_id is not None:
+            lines = lines.filter(deployment_id=query.deployment_id)
+        if query.text:
+            # On PostgreSQL a trigram index on UPPER(message) serves this (migration 0002).
+            lines = lines.filter(message__icontains=query.text)
+        if query.level:
+            lines = lines.filter(level__in=levels_from(query.level))
+        if query.node:
+            lines = lines.filter(node=query.node)
+        if query.since is not None:
+            lines = lines.filter(time__gte=query.since)
+        if query.until is not None:
+            lines = lines.filter(time__lt=query.until)
+        if query.before is not None:
+            time_text, before_id = decode_cursor(query.before, 2)
+            try:
+                before_time = datetime.datetime.fromisoformat(time_text)
+                before_id = int(before_id)
+            except (TypeError, ValueError):
+                raise ValidationFailed(
+                    "this page cursor is not valid; start again from the newest lines", code="bad_cursor"
+                ) from None
+            # Keyset pagination: strictly older than the last line shown, ties broken by id.
+            lines = lines.filter(Q(time__lt=before_time) | Q(time=before_time, id__lt=before_id))
+        rows = list(lines.order_by("-time", "-id")[: query.limit + 1])
+        page = rows[: query.limit]
+        next_before = None
+        if len(rows) > query.limit:
+            last = page[-1]
+            next_before = encode_cursor([last.time.isoformat(), last.id])
+        return LogPage(lines=[_line_of(row) for row in page], next_before=next_before)
+
+    def purge(self, *, older_than: datetime.datetime) -> int:
+        if older_than.tzinfo is None or older_than.utcoffset() is None:
+            raise ValidationFailed("older_than must be a datetime with a time zone", code="bad_purge")
+        removed = 0
+        for model in (MetricSample, LogLine):
+            table = connection.ops.quote_name(model._meta.db_table)
+            # Batches keep each transaction short, so writers are never blocked for long.
+            # Only the model's table name is formatted in; the cutoff is a parameter.
+            statement = f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE time < %s LIMIT {PURGE_BATCH})"  # noqa: S608
+            while True:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(statement, [older_than])
+                    count = cursor.rowcount
+                removed += count
+                if count < PURGE_BATCH:
+                    break
+        return removed
+
+
+def _line_of(row: LogLine) -> Line:
+    return Line(
+        time=row.time,
+        message=row.message,
+        deployment_id=row.deployment_id,
+        node=row.node,
+        container=row.container,
+        source=row.source,
+        stream=row.stream,
+        level=row.level,
+    )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _series_postgres(
+    deployment_id: str,
+    *,
+    node: str | None,
+    since: datetime.datetime,
+    until: datetime.datetime,
+    bucket: datetime.timedelta,
+) -> dict[datetime.datetime, Point]:
+    sums = ", ".join(f"sum({metric}) AS {metric}" for metric in METRICS)
+    aggregates = ", ".join(f"avg({metric}), max({metric})" for metric in METRICS)
+    node_filter = "AND node = %(node)s" if node is not None else ""
+    # A round's containers are added up first (one value per time), then bucketed by date_bin.
+    # Only the model's table and column names are formatted in; every value is a parameter.
+    statement = f"""
+        WITH per_time AS (
+            SELECT time, {sums} FROM {MetricSample._meta.db_table}
+            WHERE deployment_id = %(deployment)s AND time >= %(since)s AND time < %(until)s {node_filter}
+            GROUP BY time
+        )
+        SELECT date_bin(%(bucket)s::interval, time, %(since)s) AS start, {aggregates}
+        FROM per_time GROUP BY start ORDER BY start
+    """  # noqa: S608
+    params = {
+        "deployment": deployment_id,
+        "node": node,
+        "since": since,
+        "until": until,
+        "bucket": f"{bucket.total_seconds()} seconds",
+    }
+    points: dict[datetime.datetime, Point] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        for start, *values in cursor.fetchall():
+            averages = {metric: _number(values[2 * index]) for index, metric in enumerate(METRICS)}
+            maxima = {metric: _number(values[2 * index + 1]) for index, metric in enumerate(METRICS)}
+            points[start] = Point(time=start, avg=averages, max=maxima)
+    return points
+
+
+def _series_python(
+    deployment_id: str,
+    *,
+    node: str | None,
+    since: datetime.datetime,
+    until: datetime.datetime,
+    bucket: datetime.timedelta,
+) -> dict[datetime.datetime, Point]:
+    samples = MetricSample.objects.filter(deployment_id=deployment_id, time__gte=since, time__lt=until)
+    if node is not None:
+        samples = samples.filter(node=node)
+    per_time: dict[datetime.datetime, dict[str, float | None]] = {}
+    for row in samples.values("time", *METRICS):
+        total = per_time.setdefault(row["time"], dict.fromkeys(METRICS))
+        for metric in METRICS:
+            if row[metric] is not None:
+                total[metric] = (total[metric] or 0) + row[metric]
+    buckets: dict[datetime.datetime, list[dict[str, float | None]]] = {}
+    for time, total in per_time.items():
+        buckets.setdefault(since + ((time - since) // bucket) * bucket, []).append(total)
+    points: dict[datetime.datetime, Point] = {}
+    for start, totals in buckets.items():
+        averages: dict[str, float | None] = {}
+        maxima: dict[str, float | None] = {}
+        for metric in METRICS:
+            values = [float(value) for total in totals if (value := total[metric]) is not None]
+            averages[metric] = sum(values) / len(values) if values else None
+            maxima[metric] = max(values) if values else None
+        points[start] = Point(time=start, avg=averages, max=maxima)
+    return points
