@@ -20,5 +20,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             {"code": "unavailable", "detail": "The database is not reachable right now; try again shortly."},
             status=503,
+            headers={"Retry-After": "10"},
         )
     return drf_exception_handler(exc, context)

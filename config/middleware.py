@@ -1,9 +1,13 @@
-"""Refuses oversized requests before Django reads their body."""
+"""Refuses oversized requests before Django reads their body; answers 503 while the database is down."""
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+log = logging.getLogger(__name__)
 
 
 class RequestSizeLimitMiddleware:
@@ -25,3 +29,31 @@ class RequestSizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A lost database connection answers 503 with a sentence, never a traceback: JSON under /api/, a short
+    page elsewhere. Other database errors are bugs and surface as such."""
+
+    RETRY_AFTER_SECONDS = "10"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.error("Database unavailable while serving %s: %s", request.path, exception)
+        message = "The database is not reachable right now; try again shortly."
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse({"code": "unavailable", "detail": message}, status=503)
+        else:
+            response = HttpResponse(
+                f"<!doctype html><title>Agora is unavailable</title><h1>Agora is unavailable</h1><p>{message}</p>",
+                status=503,
+            )
+        response["Retry-After"] = self.RETRY_AFTER_SECONDS
+        return response

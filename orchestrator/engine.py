@@ -370,36 +370,46 @@ def rollback(deployment: Deployment, reason: str) -> None:
 def reconcile() -> dict[str, int]:
     """Finds work that no live worker is doing and puts it back on the queue. Safe to run anywhere, any time."""
     now = timezone.now()
-    counts = {"expired": 0, "requeued": 0, "scheduled": 0}
-    expired = list(
-        Step.objects.filter(state=Step.State.RUNNING, lease_expires_at__lt=now).values_list(
-            "pk", "key", "deployment_id"
-        )
-    )
-    for step_id, key, deployment_id in expired:
-        if Step.objects.filter(pk=step_id, state=Step.State.RUNNING, lease_expires_at__lt=now).update(
+    counts = {"expired": 0, "requeued": 0, "scheduled": 0, "abandoned": 0}
+    expired = list(Step.objects.filter(state=Step.State.RUNNING, lease_expires_at__lt=now))
+    resumed: list[int] = []
+    for step in expired:
+        if step.attempts >= settings.AGORA_STEP_MAX_ATTEMPTS:
+            # Its workers died every time: the step itself may be what kills them (memory, a crash in a
+            # library). Failing it lets people see why instead of restarting workers forever.
+            _fail(
+                step,
+                step.lease_owner,
+                f"The worker running it stopped answering {step.attempts} times in a row; the step may be what "
+                "brings the worker down (memory, a crash). The worker logs have the details.",
+            )
+            counts["abandoned"] += 1
+            continue
+        if Step.objects.filter(pk=step.pk, state=Step.State.RUNNING, lease_expires_at__lt=now).update(
             state=Step.State.QUEUED, queued_at=now, lease_owner="", lease_expires_at=None
         ):
-            counts["expired"] += 1
+            resumed.append(step.pk)
             event(
-                deployment_id,
+                step.deployment_id,
                 "step.resumed",
-                f"The worker running {key} stopped answering; resuming the step.",
+                f"The worker running {step.key} stopped answering; resuming the step (attempt {step.attempts + 1} "
+                f"of {settings.AGORA_STEP_MAX_ATTEMPTS}).",
+                step=step,
                 level=Event.Level.WARNING,
             )
+    counts["expired"] = len(resumed)
     stale = list(
         Step.objects.filter(
             Q(state=Step.State.QUEUED), Q(queued_at__lt=now - QUEUE_GRACE) | Q(queued_at=None)
         ).values_list("pk", flat=True)
     )
-    expired_ids = [s[0] for s in expired]
-    if stale or expired_ids:
+    if stale or resumed:
         try:
             alive = jobs_waiting(stale)
         except Exception as exc:
             log.warning("Reconciler cannot reach Redis: %s", exc)
             return counts
-        lost = [s for s in stale if s not in alive] + expired_ids
+        lost = [s for s in stale if s not in alive] + resumed
         enqueue_steps(lost)
         counts["requeued"] = len(lost)
     busy = Deployment.objects.filter(state__in=Deployment.BUSY_STATES).values_list("pk", flat=True)
