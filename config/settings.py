@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "orchestrator",
     "crane",
     "monitoring",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -82,6 +84,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "portal.context.portal",
             ],
         },
     },
@@ -128,6 +132,24 @@ MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "media/"
 
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from Agora's own static files,
+# so an injected <script> or on*= attribute never runs. The portal has no inline script or style.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Uploads: templates and CSARs. Anything larger is refused with 413 before it is read.
 AGORA_MAX_TEMPLATE_BYTES = envint("AGORA_MAX_TEMPLATE_BYTES", 20 * 1024 * 1024, minimum=1024)

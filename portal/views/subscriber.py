@@ -1,0 +1,12 @@
+"""Subscriber pages: subscribe, follow a deployment, my services."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+@login_required
+def subscription_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/subscriber/subscriptions.html", {})
