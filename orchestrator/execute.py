@@ -115,6 +115,7 @@ def service_spec(node: str, params: dict[str, Any], image: str) -> ServiceSpec:
             interval=_scalar(health.get("interval", "30 s"), time_in_seconds, "Interval"),
             timeout=_scalar(health.get("timeout", "10 s"), time_in_seconds, "Timeout"),
             retries=int(health.get("retries", 3)),
+            start_period=_scalar(health.get("start_period", "0 s"), time_in_seconds, "Start period"),
         )
         if isinstance(health, dict)
         else None,
