@@ -35,6 +35,12 @@ if [ "$mode" = test ]; then
     fi
 fi
 
+# --- Chromium (the browser tests drive Debian's, never a downloaded one) --------------------------
+if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
+    say "Installing chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # --- Redis (the job queue) ----------------------------------------------------------------------
 if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
     if ! command -v redis-server >/dev/null; then
