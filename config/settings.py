@@ -181,8 +181,24 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
+# HTTPS: production (DEBUG off, served under a real host name) is HTTPS only: redirect, HSTS, secure
+# cookies. The embedded default (DEBUG off too, but on 127.0.0.1/localhost over plain HTTP) and
+# the tests keep plain HTTP. HTTPS=0/1 overrides the guess.
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1", "testserver"}
+HTTPS = envbool("HTTPS", not DEBUG and any(host not in _LOCAL_HOSTS for host in ALLOWED_HOSTS))
+SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
+    # Behind a proxy that ends TLS, its X-Forwarded-Proto tells Django the request was HTTPS.
+    if envbool("TRUST_X_FORWARDED_PROTO", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 
 LOGGING = {
     "version": 1,
