@@ -573,6 +573,20 @@ def deployment_retry(*, actor: Actor, deployment: Deployment) -> Deployment:
     return retried
 
 
+def deployment_redeploy(*, actor: Actor, deployment: Deployment) -> Deployment:
+    """Runs the deployment's plan again (repairs drift, starts a failed deployment over)."""
+    _subscriber_of(actor, deployment)
+    subscription = getattr(deployment, "subscription", None)
+    if subscription is not None and subscription.state == Subscription.State.CANCELLED:
+        raise InvalidState(
+            f"The subscription {subscription.name!r} is cancelled; subscribe again to get a new instance."
+        )
+    with transaction.atomic():
+        redeployed = orchestrator_services.deployment_redeploy(deployment=deployment)
+        audit(actor=actor, action="deployment.redeployed", obj=redeployed, organization=_organization_of(redeployed))
+    return redeployed
+
+
 def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
     _subscriber_of(actor, deployment)
     with transaction.atomic():

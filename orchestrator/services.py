@@ -1,4 +1,4 @@
-"""Deployments as people ask for them: deploy a template, undeploy, retry, cancel.
+"""Deployments as people ask for them: deploy a template, deploy again, upgrade, undeploy, retry, cancel.
 
 Used by the catalogue (a subscription deploys its version), the API and the CLI.
 """
@@ -153,5 +153,36 @@ def deployment_upgrade(
         locked.secret_inputs = encrypt_json(secret) if secret else ""
         to_run = engine.start_generation(locked, plan, operation="upgrade", changed_inputs=changed_inputs)
         engine.event(locked, "deployment.upgrading", f"Upgrading: {to_run} of {len(plan.steps)} steps change.")
+        transaction.on_commit(lambda: engine.schedule(locked.pk))
+    return locked
+
+
+def deployment_redeploy(*, deployment: Deployment) -> Deployment:
+    """Runs the whole plan again. Every step converges, so what drifted (a service removed by hand, a
+    lost volume) comes back; a failed deployment starts over instead of resuming; a removed one returns.
+    """
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if locked.state in Deployment.BUSY_STATES:
+            raise InvalidState(
+                f"Deployment {locked.pk} is {locked.state}; wait for it to finish, or cancel it, before deploying "
+                "again."
+            )
+        # Steps left queued by a cancelled generation must not run: their generation is over.
+        locked.steps.filter(generation=locked.generation, state__in=("pending", "queued")).update(state="cancelled")
+        Deployment.objects.filter(pk=locked.pk).update(generation=F("generation") + 1)
+        locked.refresh_from_db()
+        locked.operation = "deploy"
+        locked.state = Deployment.State.DEPLOYING
+        locked.cancel_requested = False
+        locked.error = ""
+        locked.outputs = {}
+        locked.finished_at = None
+        locked.save(
+            update_fields=["operation", "state", "cancel_requested", "error", "outputs", "finished_at", "updated_at"]
+        )
+        plan = Plan.from_dict(locked.plan)
+        engine.create_steps(locked, plan)
+        engine.event(locked, "deployment.redeploying", f"Deploying again: all {len(plan.steps)} steps.")
         transaction.on_commit(lambda: engine.schedule(locked.pk))
     return locked

@@ -359,6 +359,12 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
     @action(detail=True, methods=["post"])
+    def deploy(self, request: Request, pk: str | None = None) -> Response:
+        """Runs the whole plan again: repairs what drifted, or starts a failed deployment over."""
+        return self._accepted(services.deployment_redeploy(actor=actor_of(request), deployment=self.get_object()))
+
+    @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
+    @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Stops a deployment in progress: running steps finish, waiting steps are dropped."""
         return self._accepted(services.deployment_cancel(actor=actor_of(request), deployment=self.get_object()))

@@ -57,6 +57,7 @@ FOREIGN_OBJECT_CALLS = [
     ("get", "/api/v1/deployments/{subscription.deployment_id}/", None),
     ("get", "/api/v1/deployments/{subscription.deployment_id}/events/", None),
     ("post", "/api/v1/deployments/{subscription.deployment_id}/retry/", None),
+    ("post", "/api/v1/deployments/{subscription.deployment_id}/deploy/", None),
     ("post", "/api/v1/deployments/{subscription.deployment_id}/cancel/", None),
     ("post", "/api/v1/deployments/{subscription.deployment_id}/undeploy/", None),
 ]

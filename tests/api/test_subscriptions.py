@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from catalogue.models import ServiceVersion, Subscription
+from orchestrator.models import Deployment
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -70,10 +71,24 @@ def test_unsubscribe_answers_202_and_removal_runs_in_the_background(bob: Any, su
     assert answer.json()["status"] == "undeploying"
 
 
+def test_a_cancelled_subscriptions_instance_cannot_be_deployed_again(bob: Any, subscription: Subscription) -> None:
+    client_for(bob).post(f"/api/v1/subscriptions/{subscription.pk}/unsubscribe/")
+    Deployment.objects.filter(pk=subscription.deployment_id).update(state=Deployment.State.REMOVED)
+
+    answer = client_for(bob).post(f"/api/v1/deployments/{subscription.deployment_id}/deploy/")
+
+    assert answer.status_code == 409
+    assert "subscribe again" in answer.json()["detail"]
+    assert Deployment.objects.get(pk=subscription.deployment_id).state == Deployment.State.REMOVED
+
+
 def test_deployment_actions_in_the_wrong_state_answer_409(bob: Any, subscription: Subscription) -> None:
     answer = client_for(bob).post(f"/api/v1/deployments/{subscription.deployment_id}/retry/")
     assert answer.status_code == 409
     assert "only a failed deployment" in answer.json()["detail"]
+    answer = client_for(bob).post(f"/api/v1/deployments/{subscription.deployment_id}/deploy/")
+    assert answer.status_code == 409
+    assert "wait for it to finish" in answer.json()["detail"]
 
 
 def test_targets_list_hides_endpoints(bob: Any, subscription: Subscription) -> None:
