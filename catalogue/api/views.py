@@ -23,7 +23,7 @@ from catalogue import selectors, services
 from catalogue.api import filters, serializers
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
 from catalogue.services import Actor
-from config.errors import TooLarge
+from config.errors import InvalidState, TooLarge
 from crane.models import Target
 from orchestrator.models import Deployment
 
@@ -362,6 +362,30 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
     def deploy(self, request: Request, pk: str | None = None) -> Response:
         """Runs the whole plan again: repairs what drifted, or starts a failed deployment over."""
         return self._accepted(services.deployment_redeploy(actor=actor_of(request), deployment=self.get_object()))
+
+    @extend_schema(request=serializers.UpgradeSerializer, responses={202: serializers.DeploymentSerializer})
+    @action(detail=True, methods=["post"], serializer_class=serializers.UpgradeSerializer)
+    def upgrade(self, request: Request, pk: str | None = None) -> Response:
+        """Moves the subscription's instance to another version of its service (as the subscription's upgrade)."""
+        deployment = self.get_object()
+        subscription = getattr(deployment, "subscription", None)
+        if subscription is None:
+            raise InvalidState(
+                f"Deployment {deployment.pk} was made from a template, not a subscription: there is no other "
+                "version to move to. Deploy the new template instead."
+            )
+        form = serializers.UpgradeSerializer(data=request.data, context=self.get_serializer_context())
+        form.is_valid(raise_exception=True)
+        services.subscription_upgrade(
+            actor=actor_of(request),
+            subscription=subscription,
+            version=form.validated_data["version"],
+            inputs=form.validated_data.get("inputs"),
+        )
+        return Response(
+            serializers.DeploymentSerializer(self.get_queryset().get(pk=deployment.pk)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
     @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
     @action(detail=True, methods=["post"])

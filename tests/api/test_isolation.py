@@ -58,6 +58,7 @@ FOREIGN_OBJECT_CALLS = [
     ("get", "/api/v1/deployments/{subscription.deployment_id}/events/", None),
     ("post", "/api/v1/deployments/{subscription.deployment_id}/retry/", None),
     ("post", "/api/v1/deployments/{subscription.deployment_id}/deploy/", None),
+    ("post", "/api/v1/deployments/{subscription.deployment_id}/upgrade/", {"version": "{subscription.version_id}"}),
     ("post", "/api/v1/deployments/{subscription.deployment_id}/cancel/", None),
     ("post", "/api/v1/deployments/{subscription.deployment_id}/undeploy/", None),
 ]

@@ -115,3 +115,21 @@ def test_upgrade_needs_a_running_instance_and_a_version_of_the_same_service(
     assert answer.status_code == 400 and "replicas" in answer.json()["details"]
     answer = client_for(bob).post(url, {"version": subscription.version_id}, format="json")
     assert answer.status_code == 409 and "only a running deployment" in answer.json()["detail"]
+    deployment_url = f"/api/v1/deployments/{subscription.deployment_id}/upgrade/"
+    answer = client_for(bob).post(deployment_url, {"version": foreign.pk}, format="json")
+    assert answer.status_code == 400 and "same service" in answer.json()["detail"]
+    answer = client_for(bob).post(deployment_url, {"version": subscription.version_id}, format="json")
+    assert answer.status_code == 409 and "only a running deployment" in answer.json()["detail"]
+
+
+def test_a_deployment_made_from_a_template_has_no_version_to_upgrade_to(
+    charlie: Any, published_version: ServiceVersion
+) -> None:
+    from orchestrator.services import deployment_create
+    from tests.conftest import DOCKER_TEMPLATE
+
+    deployment = deployment_create(template=DOCKER_TEMPLATE.encode(), filename="t.yaml", inputs={})
+    answer = client_for(charlie).post(
+        f"/api/v1/deployments/{deployment.pk}/upgrade/", {"version": published_version.pk}, format="json"
+    )
+    assert answer.status_code == 409 and "not a subscription" in answer.json()["detail"]
