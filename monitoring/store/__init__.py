@@ -1,7 +1,8 @@
 """The monitoring store: see base.py for the interface.
 
 `get_store()` is the one way in: Elasticsearch when `ELASTICSEARCH_URL` names a cluster,
-else the platform's database. The store is built once per process and kept.
+else the platform's database. The store is built once per process and kept; the
+Elasticsearch client inside it is made on first use.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from monitoring.store.base import Line, LogPage, LogQuery, Point, Sample, Store
 
@@ -20,7 +20,9 @@ __all__ = ["Line", "LogPage", "LogQuery", "Point", "Sample", "Store", "get_store
 def get_store() -> Store:
     url: str = settings.ELASTICSEARCH_URL
     if url:
-        raise ImproperlyConfigured("the Elasticsearch store is being written; unset ELASTICSEARCH_URL for now")
+        from monitoring.store.elastic import ElasticStore
+
+        return ElasticStore(url)
     from monitoring.store.database import DatabaseStore
 
     return DatabaseStore()

@@ -146,6 +146,32 @@ def bucket_starts(
     return [since + index * bucket for index in range(count)]
 
 
+def points_from_rounds(
+    rounds: dict[datetime.datetime, dict[str, float | None]],
+    *,
+    starts: list[datetime.datetime],
+    bucket: datetime.timedelta,
+) -> list[Point]:
+    """One point per bucket start from the sums of each round (a node's or a deployment's containers
+    added up at one sample time): the average and the maximum of those sums; None where no round of
+    the bucket has the metric."""
+    grouped: list[list[dict[str, float | None]]] = [[] for _ in starts]
+    for time, sums in rounds.items():
+        index = (time - starts[0]) // bucket
+        if 0 <= index < len(starts):
+            grouped[index].append(sums)
+    points = []
+    for start, members in zip(starts, grouped, strict=True):
+        averages: dict[str, float | None] = {}
+        maxima: dict[str, float | None] = {}
+        for metric in METRICS:
+            values = [float(value) for member in members if (value := member.get(metric)) is not None]
+            averages[metric] = sum(values) / len(values) if values else None
+            maxima[metric] = max(values) if values else None
+        points.append(Point(time=start, avg=averages, max=maxima))
+    return points
+
+
 def check_log_query(query: LogQuery) -> None:
     if not 1 <= query.limit <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}, not {query.limit}", code="bad_log_query")

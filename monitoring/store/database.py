@@ -12,6 +12,7 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection, transaction
 from django.db.models import Max, Q
 
@@ -31,6 +32,7 @@ from monitoring.store.base import (
     decode_cursor,
     encode_cursor,
     levels_from,
+    points_from_rounds,
 )
 
 SOURCES = tuple(LogLine.Source.values)
@@ -191,10 +193,9 @@ class DatabaseStore:
         bucket: datetime.timedelta,
     ) -> list[Point]:
         check_series(since=since, until=until, bucket=bucket)
-        if connection.vendor == "postgresql":
-            found = _series_postgres(deployment_id, node=node, since=since, until=until, bucket=bucket)
-        else:
-            found = _series_python(deployment_id, node=node, since=since, until=until, bucket=bucket)
+        if connection.vendor != "postgresql":
+            return _series_python(deployment_id, node=node, since=since, until=until, bucket=bucket)
+        found = _series_postgres(deployment_id, node=node, since=since, until=until, bucket=bucket)
         empty: dict[str, float | None] = dict.fromkeys(METRICS)
         return [
             found.get(start) or Point(time=start, avg=dict(empty), max=dict(empty))
@@ -232,8 +233,9 @@ class DatabaseStore:
         if query.deployment_id is not None:
             lines = lines.filter(deployment_id=query.deployment_id)
         if query.text:
-            # On PostgreSQL a trigram index on UPPER(message) serves this (migration 0002).
-            lines = lines.filter(message__icontains=query.text)
+            if connection.vendor == "postgresql":
+                lines = lines.alias(message_vector=text_search_vector())
+            lines = lines.filter(_text_matches(query.text))
         if query.level:
             lines = lines.filter(level__in=levels_from(query.level))
         if query.node:
@@ -278,6 +280,23 @@ class DatabaseStore:
                 if count < PURGE_BATCH:
                     break
         return removed
+
+
+def text_search_vector() -> SearchVector:
+    """The searched form of a line's message; migration 0002 indexes exactly this expression
+    (after the deployment id), or PostgreSQL could not use the index."""
+    return SearchVector("message", config="simple")
+
+
+def _text_matches(text: str) -> Q:
+    """Every word of the text is in the line. PostgreSQL (and Elasticsearch) match whole words,
+    case-insensitively; SQLite, with no such index, matches them as parts of words."""
+    if connection.vendor == "postgresql":
+        return Q(message_vector=SearchQuery(text, config="simple", search_type="plain"))
+    matches = Q()
+    for word in text.split():
+        matches &= Q(message__icontains=word)
+    return matches
 
 
 def _line_of(row: LogLine) -> Line:
@@ -343,26 +362,14 @@ def _series_python(
     since: datetime.datetime,
     until: datetime.datetime,
     bucket: datetime.timedelta,
-) -> dict[datetime.datetime, Point]:
+) -> list[Point]:
     samples = MetricSample.objects.filter(deployment_id=deployment_id, time__gte=since, time__lt=until)
     if node is not None:
         samples = samples.filter(node=node)
-    per_time: dict[datetime.datetime, dict[str, float | None]] = {}
+    rounds: dict[datetime.datetime, dict[str, float | None]] = {}
     for row in samples.values("time", *METRICS):
-        total = per_time.setdefault(row["time"], dict.fromkeys(METRICS))
+        total = rounds.setdefault(row["time"], dict.fromkeys(METRICS))
         for metric in METRICS:
             if row[metric] is not None:
                 total[metric] = (total[metric] or 0) + row[metric]
-    buckets: dict[datetime.datetime, list[dict[str, float | None]]] = {}
-    for time, total in per_time.items():
-        buckets.setdefault(since + ((time - since) // bucket) * bucket, []).append(total)
-    points: dict[datetime.datetime, Point] = {}
-    for start, totals in buckets.items():
-        averages: dict[str, float | None] = {}
-        maxima: dict[str, float | None] = {}
-        for metric in METRICS:
-            values = [float(value) for total in totals if (value := total[metric]) is not None]
-            averages[metric] = sum(values) / len(values) if values else None
-            maxima[metric] = max(values) if values else None
-        points[start] = Point(time=start, avg=averages, max=maxima)
-    return points
+    return points_from_rounds(rounds, starts=bucket_starts(since, until, bucket), bucket=bucket)
