@@ -12,6 +12,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
 from crane.models import Target
+from monitoring.models import Alert, AlertRule, TargetHealth
 from orchestrator.models import Deployment
 
 AnyUser = User | AnonymousUser
@@ -144,3 +145,22 @@ def targets_visible_to(user: AnyUser) -> QuerySet[Target]:
     if not user.is_authenticated:
         return Target.objects.none()
     return Target.objects.order_by("name")
+
+
+def alerts_visible_to(user: AnyUser) -> QuerySet[Alert]:
+    """Alerts of the deployments the caller sees."""
+    return Alert.objects.filter(deployment__in=deployments_visible_to(user).values("pk"))
+
+
+def alert_rules_visible_to(user: AnyUser) -> QuerySet[AlertRule]:
+    """The rules of the deployments the caller sees (the platform's defaults are the operators' business)."""
+    return AlertRule.objects.filter(deployment__in=deployments_visible_to(user).values("pk")).order_by(
+        "deployment_id", "kind"
+    )
+
+
+def target_health_visible_to(user: AnyUser) -> QuerySet[TargetHealth]:
+    """The clouds' health timeline: for operators, who run them."""
+    if not is_operator(user):
+        return TargetHealth.objects.none()
+    return TargetHealth.objects.select_related("target")

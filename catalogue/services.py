@@ -32,6 +32,7 @@ from catalogue.selectors import WRITE_ROLES, is_operator, organization_ids
 from config.crypto import decrypt_json, encrypt_json
 from config.errors import InvalidState, PermissionDenied, TooLarge, ValidationFailed
 from crane.models import Target
+from monitoring.models import AlertRule
 from orchestrator import services as orchestrator_services
 from orchestrator import tosca
 from orchestrator.inputs import check_input_values
@@ -607,6 +608,46 @@ def deployment_remove(*, actor: Actor, deployment: Deployment) -> Deployment:
         removed = deployment_undeploy(deployment=deployment)
         audit(actor=actor, action="deployment.undeploying", obj=removed, organization=_organization_of(removed))
     return removed
+
+
+def alert_rule_set(
+    *,
+    actor: Actor,
+    deployment: Deployment,
+    kind: str,
+    threshold: float | None = None,
+    duration_seconds: int | None = None,
+    enabled: bool = True,
+) -> AlertRule:
+    """Sets the deployment's own rule of this kind (it replaces the platform's default for that kind)."""
+    _subscriber_of(actor, deployment)
+    if kind not in AlertRule.Kind.values:
+        raise ValidationFailed(f"kind must be one of {', '.join(AlertRule.Kind.values)}, not {kind!r}.", code="kind")
+    if kind in (AlertRule.Kind.CPU, AlertRule.Kind.MEMORY) and threshold is None and enabled:
+        raise ValidationFailed(f"A {kind} rule needs a threshold (percent).", code="threshold")
+    if threshold is not None and not 0 < threshold <= 100_000:
+        raise ValidationFailed("threshold must be above 0 (a percent, or a number of restarts).", code="threshold")
+    if duration_seconds is not None and not 0 <= duration_seconds <= 7 * 86400:
+        raise ValidationFailed("duration_seconds must be between 0 and 604800 (a week).", code="duration")
+    with transaction.atomic():
+        rule, created = AlertRule.objects.select_for_update().get_or_create(deployment=deployment, kind=kind)
+        rule.threshold = threshold
+        if duration_seconds is not None:
+            rule.duration_seconds = duration_seconds
+        rule.enabled = enabled
+        rule.save()
+        audit(
+            actor=actor,
+            action="alert_rule.created" if created else "alert_rule.changed",
+            obj=rule,
+            organization=_organization_of(deployment),
+            deployment=deployment.pk,
+            kind=kind,
+            threshold=threshold,
+            duration_seconds=rule.duration_seconds,
+            enabled=enabled,
+        )
+    return rule
 
 
 def _organization_of(deployment: Deployment) -> Organization | None:

@@ -179,6 +179,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"AlertKindEnum": "monitoring.models.AlertRule.Kind"},
 }
 
 # HTTPS: production (DEBUG off, served under a real host name) is HTTPS only: redirect, HSTS, secure

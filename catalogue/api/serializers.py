@@ -6,6 +6,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalogue import selectors
@@ -37,6 +39,7 @@ class ScopedOrganizationField(serializers.SlugRelatedField):
         return Organization.objects.filter(id__in=selectors.organization_ids(request.user, roles=selectors.WRITE_ROLES))
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class ScopedVersionField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self) -> QuerySet[ServiceVersion]:
         request = self.context.get("request")

@@ -2,7 +2,7 @@ from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from catalogue.api import views
+from catalogue.api import monitoring, views
 
 router = DefaultRouter()
 router.register("services", views.ServiceViewSet, basename="service")
@@ -13,6 +13,10 @@ router.register("subscriptions", views.SubscriptionViewSet, basename="subscripti
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("deployments", views.DeploymentViewSet, basename="deployment")
 router.register("targets", views.TargetViewSet, basename="target")
+router.register("alerts", monitoring.AlertViewSet, basename="alert")
+router.register("alert-rules", monitoring.AlertRuleViewSet, basename="alertrule")
+router.register("target-health", monitoring.TargetHealthViewSet, basename="targethealth")
+router.register("logs", monitoring.PlatformLogsView, basename="logs")
 
 urlpatterns = [
     path("validate/", views.ValidateView.as_view(), name="validate"),

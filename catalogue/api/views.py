@@ -21,15 +21,12 @@ from rest_framework.views import APIView
 
 from catalogue import selectors, services
 from catalogue.api import filters, serializers
+from catalogue.api.actors import actor_of
+from catalogue.api.monitoring import DeploymentMonitoringMixin
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
-from catalogue.services import Actor
 from config.errors import InvalidState, TooLarge
 from crane.models import Target
 from orchestrator.models import Deployment
-
-
-def actor_of(request: Request) -> Actor:
-    return Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"))
 
 
 def read_upload(upload: UploadedFile) -> bytes:
@@ -339,7 +336,7 @@ class TargetViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.targets_visible_to(self.request.user)
 
 
-class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
+class DeploymentViewSet(DeploymentMonitoringMixin, viewsets.ReadOnlyModelViewSet):
     """Running instances with their steps and timeline; actions answer 202 with the deployment to poll."""
 
     serializer_class = serializers.DeploymentSerializer

@@ -35,3 +35,10 @@ def test_token_authentication(bob: Any) -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/v1/me/").json()["username"] == "bob"
+
+
+def test_the_openapi_schema_validates_without_warnings(tmp_path: Any) -> None:
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert "/api/v1/deployments/{id}/metrics/" in (tmp_path / "schema.yaml").read_text()
