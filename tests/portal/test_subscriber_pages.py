@@ -1,0 +1,385 @@
+"""Subscriber pages: the subscribe form from the template's inputs, the deployment page, my services,
+upgrade and unsubscribe; scoped to the organization, CSRF-protected, secrets masked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from catalogue import services
+from catalogue.models import Membership, Organization, Service, ServiceVersion, Subscription
+from config.crypto import decrypt_json
+from monitoring.models import DeploymentHealth
+from orchestrator.models import Deployment, Step
+from tests.conftest import DOCKER_TEMPLATE, actor, upload
+from tests.factories import MembershipFactory, UserFactory
+from tests.portal.conftest import by_id, client_of, queries_for, text_of
+
+pytestmark = pytest.mark.django_db
+
+SECRET_TEMPLATE = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+imports: [agora/v1/profile.yaml]
+topology_template:
+  inputs:
+    site_title:
+      type: string
+      default: Citizen requests
+      constraints:
+        - max_length: 20
+    admin_password:
+      type: string
+      metadata:
+        secret: true
+      constraints:
+        - min_length: 10
+  node_templates:
+    web:
+      type: agora.nodes.Container
+      properties:
+        image: agora/busybox:latest
+        command: [sh, -c, "exec httpd -f -p 80 -h /"]
+        environment:
+          TITLE: { get_input: site_title }
+          PASSWORD: { get_input: admin_password }
+        ports:
+          - target: 80
+  outputs:
+    url:
+      value:
+        concat: ["http://", { get_attribute: [web, public_address] }, ":", { get_attribute: [web, public_port] }, "/"]
+"""
+
+SUBSCRIBE = reverse("portal:subscribe", args=["citizen-forms"])
+
+
+def publish(alice: Any, charlie: Any, service: Service, version: str, text: str = DOCKER_TEMPLATE) -> ServiceVersion:
+    draft = upload(alice, service, version, text)
+    services.version_submit(actor=actor(alice), version=draft)
+    return services.version_approve(actor=actor(charlie), version=draft)
+
+
+@pytest.fixture
+def secret_service(alice: Any, charlie: Any, publisher_org: Organization) -> ServiceVersion:
+    service = services.service_create(actor=actor(alice), publisher=publisher_org, name="Secret Forms")
+    return publish(alice, charlie, service, "1.0.0", SECRET_TEMPLATE)
+
+
+# --- the subscribe form --------------------------------------------------------------------------
+
+
+def test_subscribe_form_is_generated_from_the_inputs(bob: Any, published_version: ServiceVersion) -> None:
+    page = client_of(bob).get(SUBSCRIBE)
+    assert page.status_code == 200
+    replicas = dict(by_id(page, "id_input__replicas").attributes)
+    assert (replicas["type"], replicas["min"], replicas["max"], replicas["value"]) == ("number", "1", "5", "1")
+    greeting = dict(by_id(page, "id_input__greeting").attributes)
+    assert greeting["value"] == "Hello" and "required" not in greeting
+    # The plan of what will be created, for the default values.
+    plan = text_of(by_id(page, "plan-summary"))
+    assert "create the deployment's private network" in plan and "run 1 x" in plan
+
+
+def test_secret_inputs_are_password_fields_with_the_browser_checks(bob: Any, secret_service: ServiceVersion) -> None:
+    page = client_of(bob).get(reverse("portal:subscribe", args=["secret-forms"]))
+    password = dict(by_id(page, "id_input__admin_password").attributes)
+    assert password["type"] == "password" and password["minlength"] == "10" and "required" in password
+    assert "value" not in password
+    title = dict(by_id(page, "id_input__site_title").attributes)
+    assert title["maxlength"] == "20"
+
+
+def test_a_constraint_violation_is_shown_next_to_the_field_and_creates_nothing(
+    bob: Any, published_version: ServiceVersion
+) -> None:
+    page = client_of(bob).post(
+        SUBSCRIBE, {"name": "forms", "input__replicas": "9", "input__greeting": "Hi", "submit": "subscribe"}
+    )
+    assert page.status_code == 200
+    assert "replicas must be between 1 and 5." in text_of(by_id(page, "id_input__replicas_error"))
+    assert "Nothing was created" in page.content.decode()
+    assert not Subscription.objects.exists() and not Deployment.objects.exists()
+
+
+def test_subscribing_creates_the_deployment_and_shows_its_page(bob: Any, published_version: ServiceVersion) -> None:
+    client = client_of(bob)
+    answer = client.post(
+        SUBSCRIBE, {"name": "forms", "input__replicas": "2", "input__greeting": "Bon dia", "submit": "subscribe"}
+    )
+    subscription = Subscription.objects.get()
+    assert answer.status_code == 302
+    assert answer["Location"] == reverse("portal:deployment", args=[subscription.deployment_id])
+    assert subscription.inputs == {"replicas": 2, "greeting": "Bon dia"}
+    assert subscription.subscriber.slug == "barcelona" and subscription.created_by == bob
+    page = client.get(answer["Location"])
+    assert "Subscribed to Citizen Forms" in page.content.decode()
+    live = by_id(page, "deployment-live")
+    attributes = dict(live.attributes)
+    assert attributes["hx-trigger"] == "every 2s"  # polls while the deployment is busy
+    assert "0 of 4 steps done" in text_of(live)
+    assert '<progress max="4" value="0"' in page.content.decode()
+
+
+def test_secret_values_are_kept_encrypted_and_never_shown(bob: Any, secret_service: ServiceVersion) -> None:
+    client = client_of(bob)
+    answer = client.post(
+        reverse("portal:subscribe", args=["secret-forms"]),
+        {"name": "secret", "input__admin_password": "correct-horse-9", "submit": "subscribe"},
+    )
+    assert answer.status_code == 302
+    subscription = Subscription.objects.get()
+    assert "admin_password" not in subscription.inputs
+    assert decrypt_json(subscription.secret_inputs) == {"admin_password": "correct-horse-9"}
+    for url in (
+        reverse("portal:subscription", args=[subscription.pk]),
+        answer["Location"],
+        reverse("portal:subscriptions"),
+    ):
+        assert "correct-horse-9" not in client.get(url).content.decode()
+    assert "••••••••" in client.get(reverse("portal:subscription", args=[subscription.pk])).content.decode()
+
+
+def test_a_short_secret_comes_back_with_its_error_and_without_its_value(
+    bob: Any, secret_service: ServiceVersion
+) -> None:
+    page = client_of(bob).post(
+        reverse("portal:subscribe", args=["secret-forms"]),
+        {"name": "secret", "input__admin_password": "short", "submit": "subscribe"},
+    )
+    assert "admin_password must have at least 10 characters." in text_of(by_id(page, "id_input__admin_password_error"))
+    assert "value" not in dict(by_id(page, "id_input__admin_password").attributes)
+    assert not Subscription.objects.exists()
+
+
+def test_the_yaml_values_are_an_escape_hatch(bob: Any, published_version: ServiceVersion) -> None:
+    client = client_of(bob)
+    refused = client.post(SUBSCRIBE, {"name": "forms", "values_yaml": "replicas: 7\n", "submit": "yaml-subscribe"})
+    assert "replicas must be between 1 and 5." in text_of(by_id(refused, "id_values_yaml_error"))
+    assert not Subscription.objects.exists()
+    bomb = client.post(SUBSCRIBE, {"name": "forms", "values_yaml": "a: &x [1, 2]\nb: *x\n", "submit": "yaml-subscribe"})
+    assert "Aliases" in text_of(by_id(bomb, "id_values_yaml_error"))
+    answer = client.post(
+        SUBSCRIBE, {"name": "forms", "values_yaml": "replicas: 3\ngreeting: Hola\n", "submit": "yaml-subscribe"}
+    )
+    assert answer.status_code == 302
+    assert Subscription.objects.get().inputs == {"replicas": 3, "greeting": "Hola"}
+
+
+def test_the_plan_summary_follows_the_values(bob: Any, published_version: ServiceVersion) -> None:
+    client = client_of(bob)
+    url = reverse("portal:subscribe-plan", args=["citizen-forms"])
+    good = client.post(url, {"name": "x", "input__replicas": "3"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Agora will do 4 steps on the cloud" in good and "<html" not in good
+    bad = client.post(url, {"name": "x", "input__replicas": "8"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "replicas must be between 1 and 5." in bad and "Agora will do" not in bad
+
+
+def test_a_duplicate_name_is_refused_next_to_the_name(bob: Any, subscription: Subscription) -> None:
+    page = client_of(bob).post(SUBSCRIBE, {"name": "forms", "input__replicas": "1", "submit": "subscribe"})
+    assert "already has a subscription named" in text_of(by_id(page, "id_name_error"))
+    assert Subscription.objects.count() == 1
+
+
+def test_only_editors_of_a_public_administration_may_subscribe(
+    alice: Any, subscriber_org: Organization, published_version: ServiceVersion
+) -> None:
+    viewer = UserFactory.create(username="victor")
+    MembershipFactory.create(user=viewer, organization=subscriber_org, role=Membership.Role.VIEWER)
+    assert client_of(viewer).get(SUBSCRIBE).status_code == 404
+    assert client_of(alice).get(SUBSCRIBE).status_code == 404  # a publisher
+    assert Client().get(SUBSCRIBE).status_code == 302  # sent to log in
+
+
+# --- the deployment page ---------------------------------------------------------------------------
+
+
+def fail(subscription: Subscription, error: str = "Traceback: container exited with code 1") -> Deployment:
+    deployment = subscription.deployment
+    assert deployment is not None
+    step = deployment.steps.get(key="web.wait")
+    Step.objects.filter(pk=step.pk).update(state=Step.State.FAILED, error=error)
+    Step.objects.filter(deployment=deployment).exclude(pk=step.pk).update(state=Step.State.DONE)
+    Deployment.objects.filter(pk=deployment.pk).update(state=Deployment.State.FAILED, error="web.wait failed")
+    deployment.refresh_from_db()
+    return deployment
+
+
+def test_a_failed_deployment_says_why_offers_the_log_and_stops_polling(bob: Any, subscription: Subscription) -> None:
+    deployment = fail(subscription)
+    page = client_of(bob).get(reverse("portal:deployment", args=[deployment.pk]))
+    live = by_id(page, "deployment-live")
+    assert "hx-trigger" not in dict(live.attributes)
+    text = text_of(live)
+    assert "did not become ready and healthy in time" in text
+    body = page.content.decode()
+    assert "<details>" in body and "Traceback: container exited with code 1" in body
+    assert "3 of 4 steps done" in text
+    assert reverse("portal:deployment-retry", args=[deployment.pk]) in body
+
+
+def test_the_live_part_alone_answers_htmx_polls(bob: Any, subscription: Subscription) -> None:
+    url = reverse("portal:deployment", args=[subscription.deployment_id])
+    partial = client_of(bob).get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="deployment-live").content.decode()
+    assert "<html" not in partial
+    assert 'id="deployment-live"' in partial and "0 of 4 steps done" in partial
+
+
+def test_retry_and_cancel_call_the_services(bob: Any, subscription: Subscription) -> None:
+    client = client_of(bob)
+    deployment = fail(subscription)
+    answer = client.post(reverse("portal:deployment-retry", args=[deployment.pk]))
+    assert answer.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.state == Deployment.State.DEPLOYING
+    assert deployment.steps.get(key="web.wait").state == Step.State.PENDING
+    client.post(reverse("portal:deployment-cancel", args=[deployment.pk]))
+    deployment.refresh_from_db()
+    assert deployment.cancel_requested
+    # Asking again is refused with the service's own words, as a message.
+    again = client.post(reverse("portal:deployment-retry", args=[deployment.pk]), follow=True)
+    assert "only a failed deployment can be retried" in again.content.decode()
+
+
+def test_outputs_of_a_running_deployment_link_the_service(bob: Any, subscription: Subscription) -> None:
+    Deployment.objects.filter(pk=subscription.deployment_id).update(
+        state=Deployment.State.RUNNING, outputs={"url": "http://localhost:30001/", "note": "javascript:alert(1)"}
+    )
+    body = client_of(bob).get(reverse("portal:deployment", args=[subscription.deployment_id])).content.decode()
+    assert '<a href="http://localhost:30001/" rel="noopener noreferrer">http://localhost:30001/</a>' in body
+    assert 'href="javascript:' not in body
+
+
+# --- my services -------------------------------------------------------------------------------------
+
+
+def test_my_services_shows_health_and_upgrade_badges(
+    alice: Any, bob: Any, charlie: Any, subscription: Subscription, published_version: ServiceVersion
+) -> None:
+    client = client_of(bob)
+    url = reverse("portal:subscriptions")
+    page = client.get(url).content.decode()
+    assert "forms" in page and "Unknown" in page and "upgrade available" not in page
+    assert subscription.deployment is not None
+    DeploymentHealth.objects.create(
+        deployment=subscription.deployment, health=DeploymentHealth.Health.HEALTHY, checked_at=timezone.now()
+    )
+    publish(alice, charlie, published_version.service, "1.1.0")
+    page = client.get(url).content.decode()
+    assert "Healthy" in page and "upgrade available" in page
+
+
+def test_my_services_queries_do_not_grow_with_the_subscriptions(
+    bob: Any, subscriber_org: Organization, published_version: ServiceVersion
+) -> None:
+    client = client_of(bob)
+    services.subscription_create(
+        actor=actor(bob), subscriber=subscriber_org, version=published_version, name="s0", inputs={}
+    )
+    few = queries_for(client, reverse("portal:subscriptions"))
+    for number in range(1, 6):
+        subscription = services.subscription_create(
+            actor=actor(bob), subscriber=subscriber_org, version=published_version, name=f"s{number}", inputs={}
+        )
+        assert subscription.deployment is not None
+        DeploymentHealth.objects.create(deployment=subscription.deployment)
+    assert queries_for(client, reverse("portal:subscriptions")) == few
+
+
+def test_deployment_page_queries_do_not_grow_with_steps_and_events(bob: Any, subscription: Subscription) -> None:
+    client = client_of(bob)
+    url = reverse("portal:deployment", args=[subscription.deployment_id])
+    few = queries_for(client, url)
+    deployment = subscription.deployment
+    assert deployment is not None
+    for number in range(20):
+        deployment.events.create(kind="step.started", message=f"event {number}")
+    assert queries_for(client, url) == few
+
+
+def test_unsubscribe_asks_first_then_removes_the_instance(bob: Any, subscription: Subscription) -> None:
+    client = client_of(bob)
+    url = reverse("portal:subscription-unsubscribe", args=[subscription.pk])
+    assert "Yes, unsubscribe" in client.get(url).content.decode()
+    subscription.refresh_from_db()
+    assert subscription.state == Subscription.State.ACTIVE  # a GET changes nothing
+    answer = client.post(url)
+    assert answer.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.state == Subscription.State.CANCELLED
+    assert Deployment.objects.get(pk=subscription.deployment_id).state == Deployment.State.UNDEPLOYING
+
+
+def test_upgrade_shows_what_changes_and_keeps_the_values(
+    alice: Any, bob: Any, charlie: Any, subscription: Subscription, published_version: ServiceVersion
+) -> None:
+    newer_template = DOCKER_TEMPLATE.replace("file: busybox:latest", "file: busybox:1.36").replace(
+        "      default: Hello\n", "      default: Hello\n    colour:\n      type: string\n      required: false\n"
+    )
+    newer = publish(alice, charlie, published_version.service, "2.0.0", newer_template)
+    Deployment.objects.filter(pk=subscription.deployment_id).update(state=Deployment.State.RUNNING)
+    Step.objects.filter(deployment_id=subscription.deployment_id).update(state=Step.State.DONE)
+    client = client_of(bob)
+    url = reverse("portal:subscription-upgrade", args=[subscription.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Upgrade forms from 1.0.0 to 2.0.0" in body
+    assert "new setting" in body  # colour
+    assert "changed" in body  # the image step
+    answer = client.post(url, {"version": newer.pk})
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    subscription.refresh_from_db()
+    assert subscription.version == newer
+    assert subscription.inputs["replicas"] == 2  # the subscriber's value is kept
+
+
+# --- scoping and CSRF --------------------------------------------------------------------------------
+
+
+def test_another_organization_finds_nothing(mallory: Any, subscription: Subscription) -> None:
+    client = client_of(mallory)
+    client.post(reverse("portal:organization-switch"), {"organization": Organization.objects.get(slug="girona").pk})
+    deployment_id = subscription.deployment_id
+    for url in (
+        reverse("portal:subscription", args=[subscription.pk]),
+        reverse("portal:subscription-upgrade", args=[subscription.pk]),
+        reverse("portal:subscription-unsubscribe", args=[subscription.pk]),
+        reverse("portal:deployment", args=[deployment_id]),
+    ):
+        assert client.get(url).status_code == 404, url
+    for url in (
+        reverse("portal:subscription-unsubscribe", args=[subscription.pk]),
+        reverse("portal:deployment-retry", args=[deployment_id]),
+        reverse("portal:deployment-cancel", args=[deployment_id]),
+    ):
+        assert client.post(url).status_code == 404, url
+    assert "forms" not in text_of(by_id(client.get(reverse("portal:subscriptions")), "main"))
+    subscription.refresh_from_db()
+    assert subscription.state == Subscription.State.ACTIVE
+
+
+def test_every_form_needs_its_csrf_token(bob: Any, subscription: Subscription, published_version: Any) -> None:
+    client = client_of(bob, csrf=True)
+    deployment_id = subscription.deployment_id
+    for url, data in (
+        (SUBSCRIBE, {"name": "other", "submit": "subscribe"}),
+        (reverse("portal:subscription-unsubscribe", args=[subscription.pk]), {}),
+        (reverse("portal:deployment-cancel", args=[deployment_id]), {}),
+        (reverse("portal:deployment-retry", args=[deployment_id]), {}),
+        (reverse("portal:organization-switch"), {"organization": "1"}),
+    ):
+        assert client.post(url, data).status_code == 403, url
+    assert Subscription.objects.count() == 1
+    subscription.refresh_from_db()
+    assert subscription.state == Subscription.State.ACTIVE
+    # With the token the page's form carries, the same post goes through.
+    page = client.get(reverse("portal:subscription-unsubscribe", args=[subscription.pk])).content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    answer = client.post(
+        reverse("portal:subscription-unsubscribe", args=[subscription.pk]), {"csrfmiddlewaretoken": token}
+    )
+    assert answer.status_code == 302
