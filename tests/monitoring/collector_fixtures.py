@@ -109,7 +109,10 @@ def engine(transactional_db: None) -> Target:
 @pytest.fixture
 def owner(transactional_db: None) -> Organization:
     return OrganizationFactory.create(
-        slug="monitored-town", name="Monitored Town", kind=Organization.Kind.PUBLIC_ADMINISTRATION, email="ops@town.example"
+        slug="monitored-town",
+        name="Monitored Town",
+        kind=Organization.Kind.PUBLIC_ADMINISTRATION,
+        email="ops@town.example",
     )
 
 

@@ -15,16 +15,14 @@ from monitoring.models import CollectorHeartbeat, DeploymentHealth, LogCursor, T
 from monitoring.store import LogQuery, get_store
 from orchestrator.models import Deployment
 from tests.crane.conftest import web
-from tests.monitoring.collector_fixtures import (  # noqa: F401 - fixtures
-    Deployments,
-    engine,
-    eventually,
-    followers,
-    monitored,
-    needs_swarm,
-    service,
-    swarm,
-)
+from tests.monitoring import collector_fixtures
+from tests.monitoring.collector_fixtures import Deployments, eventually, needs_swarm, service
+
+# The fixtures this module uses, found by pytest under these names.
+engine = collector_fixtures.engine
+swarm = collector_fixtures.swarm
+monitored = collector_fixtures.monitored
+followers = collector_fixtures.followers
 
 pytestmark = pytest.mark.docker
 
