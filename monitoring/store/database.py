@@ -266,6 +266,8 @@ class DatabaseStore:
     def purge(self, *, older_than: datetime.datetime) -> int:
         if older_than.tzinfo is None or older_than.utcoffset() is None:
             raise ValidationFailed("older_than must be a datetime with a time zone", code="bad_purge")
+        # Raw SQL: the value must be in the form the backend stores (SQLite keeps text).
+        cutoff = connection.ops.adapt_datetimefield_value(older_than)
         removed = 0
         for model in (MetricSample, LogLine):
             table = connection.ops.quote_name(model._meta.db_table)
@@ -274,7 +276,7 @@ class DatabaseStore:
             statement = f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE time < %s LIMIT {PURGE_BATCH})"  # noqa: S608
             while True:
                 with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute(statement, [older_than])
+                    cursor.execute(statement, [cutoff])
                     count = cursor.rowcount
                 removed += count
                 if count < PURGE_BATCH:

@@ -99,16 +99,27 @@ class StoreUnavailable(AgoraError):
 
 @contextlib.contextmanager
 def _talking_to_elasticsearch(action: str) -> Iterator[None]:
-    # The client's messages name the node but never the credentials of the URL.
+    """Turns the client's errors into one an API answer can carry. The messages name what failed,
+    never a document (a log line may hold a secret) nor the URL (it may hold credentials)."""
     try:
         yield
     except helpers.BulkIndexError as error:
-        first = error.errors[0] if error.errors else {}
+        reasons = sorted(
+            {
+                str(item.get("error", {}).get("type", item.get("status", "unknown")))
+                for result in error.errors
+                for item in result.values()
+                if isinstance(item, dict)
+            }
+        )
         raise StoreUnavailable(
-            f"Elasticsearch refused {len(error.errors)} documents while {action}: {first}",
+            f"Elasticsearch refused {len(error.errors)} documents while {action} ({', '.join(reasons)})"
         ) from error
-    except (ApiError, TransportError) as error:
-        raise StoreUnavailable(f"Elasticsearch failed while {action}: {error}") from error
+    except ApiError as error:
+        status = error.meta.status
+        raise StoreUnavailable(f"Elasticsearch answered {status} ({error.message}) while {action}") from error
+    except TransportError as error:
+        raise StoreUnavailable(f"Elasticsearch could not be reached while {action} ({type(error).__name__})") from error
 
 
 def _utc_text(time: datetime.datetime) -> str:
