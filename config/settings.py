@@ -204,10 +204,19 @@ CSRF_COOKIE_SAMESITE = "Lax"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        # The platform's own events: to FLUENTD_HOST when set, else into the monitoring store.
+        "platform": {"class": "monitoring.platform_log.PlatformLogHandler"},
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    # tosca-parser logs every validation error at ERROR level; Agora reports them itself.
-    "loggers": {"tosca": {"level": "CRITICAL"}, "tosca.model": {"level": "CRITICAL"}},
+    "loggers": {
+        # tosca-parser logs every validation error at ERROR level; Agora reports them itself.
+        "tosca": {"level": "CRITICAL"},
+        "tosca.model": {"level": "CRITICAL"},
+        "agora.events": {"handlers": ["platform"], "level": "INFO"},
+        "agora.audit": {"handlers": ["platform"], "level": "INFO"},
+    },
 }
 
 # Fernet key for secrets at rest; unset: derived from SECRET_KEY (see config/crypto.py).
@@ -246,6 +255,7 @@ AGORA_MONITORING_RETENTION_DAYS = envint("AGORA_MONITORING_RETENTION_DAYS", 14, 
 AGORA_FLUENTD_BIND = envstr("AGORA_FLUENTD_BIND", "127.0.0.1:24224")
 AGORA_FLUENTD_MAX_CHUNK_BYTES = envint("AGORA_FLUENTD_MAX_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1024)
 AGORA_FLUENTD_MAX_DECOMPRESSED_BYTES = envint("AGORA_FLUENTD_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024, minimum=1024)
+AGORA_FLUENTD_TRUSTED = envlist("AGORA_FLUENTD_TRUSTED", ["127.0.0.0/8", "::1/128"])  # send without a handshake
 # /metrics (Prometheus): open to these networks, or to anyone sending `Authorization: Bearer <token>`.
 AGORA_METRICS_ALLOWED_NETWORKS = envlist("AGORA_METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
 AGORA_METRICS_TOKEN = envstr("AGORA_METRICS_TOKEN", "")

@@ -1,0 +1,1 @@
+"""The Fluentd forward-protocol receiver: protocol (pure), records (pure), ingest (database), server (asyncio)."""
