@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import template
 from django.http import QueryDict
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from portal.markdown import render_markdown
@@ -86,3 +88,20 @@ def query_with(context: dict[str, Any], **changes: Any) -> str:
             query[key] = str(value)
     encoded = query.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def highlight(text: str, words: str) -> SafeString:
+    """The text escaped, with each occurrence of the searched words marked (<mark>)."""
+    terms = [re.escape(w) for w in (words or "").split() if w]
+    if not terms:
+        return conditional_escape(text)
+    pattern = re.compile("(" + "|".join(terms) + ")", re.IGNORECASE)
+    parts = pattern.split(str(text))
+    # split() with one group alternates: text, match, text, match, ...
+    return mark_safe(  # noqa: S308 - every part is escaped
+        "".join(
+            format_html("<mark>{}</mark>", part) if index % 2 else conditional_escape(part)
+            for index, part in enumerate(parts)
+        )
+    )

@@ -26,6 +26,7 @@ from orchestrator.inputs import check_input_values
 from orchestrator.models import Deployment
 from orchestrator.plan import Plan
 from orchestrator.services import plan_for
+from portal import monitoring
 from portal import selectors as portal_selectors
 from portal.context import require_membership
 from portal.deployments import deployment_view, output_rows
@@ -248,20 +249,33 @@ def masked_inputs(subscription: Subscription) -> list[tuple[str, Any, bool]]:
 
 @login_required
 def subscription_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A subscription: state, health, outputs, settings, and its monitoring (charts, logs, alerts).
+
+    htmx asks for one part at a time: the charts of another range, or the log lines of a search or a tail.
+    """
     subscription = _subscription_for(request, pk)
     deployment = subscription.deployment
-    health = getattr(deployment, "health", None) if deployment is not None else None
-    return render(
-        request,
-        "portal/subscriber/subscription.html",
-        {
-            "subscription": subscription,
-            "deployment": deployment,
-            "health": health,
-            "inputs": masked_inputs(subscription),
-            "outputs": output_rows(deployment.outputs) if deployment is not None else [],
-        },
-    )
+    range_name = request.GET.get("range", "1h")
+    if range_name not in monitoring.CHART_RANGES:
+        range_name = "1h"
+    context: dict[str, Any] = {"subscription": subscription, "deployment": deployment}
+    if deployment is not None:
+        if is_htmx(request, target="charts"):
+            context["charts"] = monitoring.charts(deployment.pk, range_name)
+            return render(request, "portal/subscriber/_charts.html", context)
+        if is_htmx(request, target="log-lines"):
+            context["logs"] = monitoring.log_view(deployment.pk, request.GET)
+            return render(request, "portal/subscriber/_log_lines.html", context)
+        context.update(
+            charts=monitoring.charts(deployment.pk, range_name),
+            logs=monitoring.log_view(deployment.pk, request.GET),
+            alerts=monitoring.recent_alerts(request.user, deployment.pk),
+            log_levels=monitoring.LOG_LEVELS,
+            health=getattr(deployment, "health", None),
+            outputs=output_rows(deployment.outputs) if deployment.state == Deployment.State.RUNNING else [],
+        )
+    context["inputs"] = masked_inputs(subscription)
+    return render(request, "portal/subscriber/subscription.html", context)
 
 
 # --- upgrade and unsubscribe -------------------------------------------------------------------------

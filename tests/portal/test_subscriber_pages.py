@@ -3,6 +3,8 @@ upgrade and unsubscribe; scoped to the organization, CSRF-protected, secrets mas
 
 from __future__ import annotations
 
+import datetime
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ from django.utils import timezone
 from catalogue import services
 from catalogue.models import Membership, Organization, Service, ServiceVersion, Subscription
 from config.crypto import decrypt_json
-from monitoring.models import DeploymentHealth
+from monitoring.models import Alert, AlertRule, DeploymentHealth
+from monitoring.store import Line, Sample, get_store
 from orchestrator.models import Deployment, Step
 from tests.conftest import DOCKER_TEMPLATE, actor, upload
 from tests.factories import MembershipFactory, UserFactory
@@ -383,3 +386,89 @@ def test_every_form_needs_its_csrf_token(bob: Any, subscription: Subscription, p
         reverse("portal:subscription-unsubscribe", args=[subscription.pk]), {"csrfmiddlewaretoken": token}
     )
     assert answer.status_code == 302
+
+
+# --- monitoring: charts, logs, alerts ----------------------------------------------------------------
+
+
+def write_monitoring(deployment_id: str) -> None:
+    now = timezone.now()
+    store = get_store()
+    store.write_samples(
+        [
+            Sample(
+                time=now - datetime.timedelta(minutes=minutes),
+                deployment_id=deployment_id,
+                node="web",
+                container="c1",
+                cpu_percent=10.0 + minutes,
+                memory_bytes=20 * 1024 * 1024,
+                memory_limit=32 * 1024 * 1024,
+            )
+            for minutes in range(1, 30)
+        ]
+    )
+    store.write_lines(
+        [
+            Line(time=now - datetime.timedelta(seconds=30), message="GET /index.html 200", deployment_id=deployment_id,
+                 node="web", level="info"),
+            Line(time=now - datetime.timedelta(seconds=20), message="database <b>connection</b> lost",
+                 deployment_id=deployment_id, node="web", level="error"),
+        ]
+    )  # fmt: skip
+
+
+def test_subscription_page_draws_charts_and_finds_log_lines(bob: Any, subscription: Subscription) -> None:
+    assert subscription.deployment_id is not None
+    write_monitoring(subscription.deployment_id)
+    Alert.objects.create(
+        deployment_id=subscription.deployment_id,
+        kind=AlertRule.Kind.CPU,
+        node="web",
+        message="CPU above 80 % for 60 s",
+        raised_at=timezone.now(),
+    )
+    client = client_of(bob)
+    url = reverse("portal:subscription", args=[subscription.pk])
+    page = client.get(url)
+    body = page.content.decode()
+    cpu = json.loads(text_of(by_id(page, "chart-cpu-data")))
+    assert cpu["unit"] == "%" and any(v is not None for v in cpu["series"][0]["values"])
+    assert 'data-chart="chart-memory-data"' in body
+    assert "/static/vendor/uplot/uPlot.iife.min.js" in body and "/static/portal/charts.js" in body
+    assert "CPU above 80 % for 60 s" in text_of(by_id(page, "alerts"))
+    logs = text_of(by_id(page, "log-lines"))
+    assert "GET /index.html 200" in logs and "lost" in logs
+    # Searching answers the lines alone to htmx, the matched word marked and the rest escaped.
+    found = client.get(url, {"q": "connection"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="log-lines")
+    text = found.content.decode()
+    assert "<html" not in text and "GET /index.html" not in text
+    assert "database &lt;b&gt;<mark>connection</mark>&lt;/b&gt; lost" in text
+    errors_only = client.get(url, {"level": "error"}).content.decode()
+    assert "GET /index.html" not in errors_only
+    # The live tail polls; a plain view does not.
+    tail = client.get(url, {"tail": "1"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="log-lines").content.decode()
+    assert 'hx-trigger="every 3s"' in tail
+    assert 'hx-trigger="every 3s"' not in text
+    # The other range of the charts, for htmx.
+    day = client.get(url, {"range": "1d"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="charts").content.decode()
+    assert "<html" not in day and "chart-cpu-data" in day
+
+
+def test_a_bad_log_cursor_is_a_message_not_an_error(bob: Any, subscription: Subscription) -> None:
+    page = client_of(bob).get(reverse("portal:subscription", args=[subscription.pk]), {"before": "garbage"})
+    assert page.status_code == 200
+    assert "cursor is not valid" in text_of(by_id(page, "log-lines"))
+
+
+def test_subscription_page_queries_do_not_grow_with_alerts_and_lines(bob: Any, subscription: Subscription) -> None:
+    assert subscription.deployment_id is not None
+    client = client_of(bob)
+    url = reverse("portal:subscription", args=[subscription.pk])
+    write_monitoring(subscription.deployment_id)
+    Alert.objects.create(deployment_id=subscription.deployment_id, kind="cpu", message="m", raised_at=timezone.now())
+    few = queries_for(client, url)
+    write_monitoring(subscription.deployment_id)
+    for kind in (AlertRule.Kind.MEMORY, AlertRule.Kind.RESTARTING, AlertRule.Kind.UNHEALTHY):
+        Alert.objects.create(deployment_id=subscription.deployment_id, kind=kind, message="m", raised_at=timezone.now())
+    assert queries_for(client, url) == few

@@ -1,0 +1,123 @@
+"""A subscription's monitoring as the portal shows it: charts' data, a page of log lines, alerts.
+
+Reads go through monitoring.reading (the same functions as the API); the caller has already
+found the deployment among those the person may see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import QueryDict
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from catalogue import selectors
+from catalogue.selectors import AnyUser
+from config.errors import ValidationFailed
+from monitoring import reading
+from monitoring.models import Alert
+from monitoring.store import Line, LogQuery
+from monitoring.store.base import LEVELS
+
+CHART_RANGES = ("1h", "1d")
+LOG_LINES_SHOWN = 100
+LOG_LEVELS = [
+    ("debug", gettext_lazy("Debug and above")),
+    ("info", gettext_lazy("Information and above")),
+    ("warning", gettext_lazy("Warnings and above")),
+    ("error", gettext_lazy("Errors and above")),
+    ("critical", gettext_lazy("Critical only")),
+]
+
+
+def _series(points: list[dict[str, Any]], kind: str, metric: str) -> list[float | None]:
+    return [p[kind].get(metric) for p in points]
+
+
+def charts(deployment_id: str, range_name: str) -> dict[str, Any]:
+    """CPU and memory over the range, in the shape static/portal/charts.js draws with uPlot."""
+    since, until, bucket = reading.window(range_name=range_name)
+    data = reading.metrics(deployment_id, since=since, until=until, bucket=bucket)
+    points: list[dict[str, Any]] = data["points"]
+    times = [int(p["time"].timestamp()) for p in points]
+    latest: dict[str, dict[str, Any]] = data["latest"]
+    cpu_now = [s["cpu_percent"] for s in latest.values() if s.get("cpu_percent") is not None]
+    memory_now = [s["memory_bytes"] for s in latest.values() if s.get("memory_bytes") is not None]
+    return {
+        "range": range_name,
+        "has_points": any(v is not None for v in _series(points, "avg", "cpu_percent")),
+        "cpu_now": sum(cpu_now) if cpu_now else None,
+        "memory_now": sum(memory_now) if memory_now else None,
+        "cpu": {
+            "unit": "%",
+            "times": times,
+            "series": [
+                {"label": _("CPU, average (% of one CPU)"), "values": _series(points, "avg", "cpu_percent")},
+                {"label": _("CPU, peak"), "values": _series(points, "max", "cpu_percent")},
+            ],
+        },
+        "memory": {
+            "unit": "bytes",
+            "times": times,
+            "series": [
+                {"label": _("Memory, average"), "values": _series(points, "avg", "memory_bytes")},
+                {"label": _("Memory, peak"), "values": _series(points, "max", "memory_bytes")},
+                {"label": _("Memory limit"), "values": _series(points, "avg", "memory_limit")},
+            ],
+        },
+    }
+
+
+@dataclass
+class LogView:
+    text: str = ""
+    level: str = ""
+    tail: bool = False
+    before: str | None = None
+    lines: list[Line] = field(default_factory=list)
+    next_before: str | None = None
+    error: str = ""
+
+    def query_string(self, **changes: Any) -> str:
+        params = {"q": self.text, "level": self.level, "tail": "1" if self.tail else "", "before": self.before or ""}
+        params.update({k: v or "" for k, v in changes.items()})
+        return urlencode({k: v for k, v in params.items() if v})
+
+    @property
+    def older_query_string(self) -> str:
+        return self.query_string(before=self.next_before, tail="")
+
+
+def log_view(deployment_id: str, params: QueryDict) -> LogView:
+    """The log lines asked for: newest first from the store, shown oldest first (as a terminal does)."""
+    view = LogView(
+        text=params.get("q", "").strip()[:200],
+        level=params.get("level", "") if params.get("level", "") in LEVELS else "",
+        tail=params.get("tail") == "1",
+        before=params.get("before") or None,
+    )
+    if view.tail:
+        view.before = None  # a live tail follows the newest lines
+    try:
+        page = reading.logs(
+            LogQuery(
+                deployment_id=deployment_id,
+                text=view.text,
+                level=view.level,
+                limit=LOG_LINES_SHOWN,
+                before=view.before,
+            )
+        )
+    except ValidationFailed as exc:
+        view.error = exc.message
+        return view
+    view.lines = page.lines[::-1]
+    view.next_before = page.next_before
+    return view
+
+
+def recent_alerts(user: AnyUser, deployment_id: str, limit: int = 20) -> list[Alert]:
+    return list(selectors.alerts_visible_to(user).filter(deployment_id=deployment_id).order_by("-raised_at")[:limit])
