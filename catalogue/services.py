@@ -8,6 +8,7 @@ reads before changing it, and writes its AuditEvent in the same transaction.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,19 @@ SYSTEM = Actor(user=None)
 
 
 def audit(*, actor: Actor, action: str, obj: Model, organization: Organization | None, **data: Any) -> AuditEvent:
+    logging.getLogger("agora.audit").info(
+        "%s: %s %s by %s",
+        action,
+        obj._meta.model_name,
+        obj.pk,
+        actor.name or "the platform",
+        extra={
+            "action": action,
+            "actor": actor.name,
+            "organization": organization.slug if organization else "",
+            "deployment_id": obj.pk if isinstance(obj, Deployment) else getattr(obj, "deployment_id", None) or "",
+        },
+    )
     return AuditEvent.objects.create(
         actor=actor.account,
         actor_name=actor.name,

@@ -44,6 +44,9 @@ def event(
 ) -> None:
     deployment_id = deployment if isinstance(deployment, str) else deployment.pk
     Event.objects.create(deployment_id=deployment_id, step=step, kind=kind, message=message, level=level)
+    logging.getLogger("agora.events").info(
+        message, extra={"deployment_id": deployment_id, "kind": kind, "level": str(level)}
+    )
 
 
 def create_steps(deployment: Deployment, plan: Plan, carried: dict[str, Step] | None = None) -> None:
