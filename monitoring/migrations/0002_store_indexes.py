@@ -1,34 +1,52 @@
-"""Full-text search of log lines on PostgreSQL: one GIN index on (deployment_id, the message's
-words), so a search within one deployment intersects both keys in the index (btree_gin) instead of
-reading the lines of every deployment that use the word. SQLite has no such index and searches
-by LIKE; the operation does nothing there. The index lives only in the database, not in the
-models' state: it is an implementation detail of monitoring/store/database.py, whose
-`text_search_vector()` must stay the very expression indexed here (a test checks the plan)."""
+"""Indexes of the database store's log searches on PostgreSQL (monitoring/store/database.py).
+
+- Full text: one GIN index on (deployment_id, the message's words), so a search within one
+  deployment intersects both keys in the index (btree_gin) instead of reading the lines of every
+  deployment that uses the word. The store's `text_search_vector()` must stay the very
+  expression indexed here, or PostgreSQL cannot use the index (a test checks the plan).
+- Serious lines: a partial index on (deployment_id, time) of warnings, errors and critical lines,
+  so "errors only", newest first, reads only those; the many info and debug lines cost it nothing.
+
+SQLite has neither (it searches by LIKE and scans); the operations do nothing there. The indexes
+live only in the database, not in the models' state: they belong to the store, not to the models.
+"""
 
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
-from django.db import migrations
-from django.db.models import F
-
-INDEX_NAME = "log_deployment_message_search"
+from django.db import migrations, models
+from django.db.models import F, Q
 
 
-def search_index():
-    # A larger pending list lets GIN take bulk writes (COPY batches) in fewer, larger merges.
-    return GinIndex(F("deployment_id"), SearchVector("message", config="simple"), name=INDEX_NAME, gin_pending_list_limit=16384)
+def store_indexes():
+    return [
+        # A larger pending list lets GIN take bulk writes (COPY batches) in fewer, larger merges.
+        GinIndex(
+            F("deployment_id"),
+            SearchVector("message", config="simple"),
+            name="log_deployment_message_search",
+            gin_pending_list_limit=16384,
+        ),
+        models.Index(
+            fields=["deployment_id", "time"],
+            name="log_deployment_serious_time",
+            condition=Q(level__in=["warning", "error", "critical"]),
+        ),
+    ]
 
 
-def create_index(apps, schema_editor):
+def create_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
-    schema_editor.add_index(apps.get_model("monitoring", "LogLine"), search_index())
+    for index in store_indexes():
+        schema_editor.add_index(apps.get_model("monitoring", "LogLine"), index)
 
 
-def drop_index(apps, schema_editor):
+def drop_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.remove_index(apps.get_model("monitoring", "LogLine"), search_index())
+    for index in store_indexes():
+        schema_editor.remove_index(apps.get_model("monitoring", "LogLine"), index)
 
 
 class Migration(migrations.Migration):
@@ -37,5 +55,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(create_index, drop_index),
+        migrations.RunPython(create_indexes, drop_indexes),
     ]

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 
 from config.errors import ValidationFailed
 from monitoring.models import LogLine, MetricSample
@@ -228,34 +228,7 @@ class DatabaseStore:
         }
 
     def search_lines(self, query: LogQuery) -> LogPage:
-        check_log_query(query)
-        lines = LogLine.objects.all()
-        if query.deployment_id is not None:
-            lines = lines.filter(deployment_id=query.deployment_id)
-        if query.text:
-            if connection.vendor == "postgresql":
-                lines = lines.alias(message_vector=text_search_vector())
-            lines = lines.filter(_text_matches(query.text))
-        if query.level:
-            lines = lines.filter(level__in=levels_from(query.level))
-        if query.node:
-            lines = lines.filter(node=query.node)
-        if query.since is not None:
-            lines = lines.filter(time__gte=query.since)
-        if query.until is not None:
-            lines = lines.filter(time__lt=query.until)
-        if query.before is not None:
-            time_text, before_id = decode_cursor(query.before, 2)
-            try:
-                before_time = datetime.datetime.fromisoformat(time_text)
-                before_id = int(before_id)
-            except (TypeError, ValueError):
-                raise ValidationFailed(
-                    "this page cursor is not valid; start again from the newest lines", code="bad_cursor"
-                ) from None
-            # Keyset pagination: strictly older than the last line shown, ties broken by id.
-            lines = lines.filter(Q(time__lt=before_time) | Q(time=before_time, id__lt=before_id))
-        rows = list(lines.order_by("-time", "-id")[: query.limit + 1])
+        rows = list(lines_query(query)[: query.limit + 1])
         page = rows[: query.limit]
         next_before = None
         if len(rows) > query.limit:
@@ -299,6 +272,45 @@ def _text_matches(text: str) -> Q:
     for word in text.split():
         matches &= Q(message__icontains=word)
     return matches
+
+
+def lines_query(query: LogQuery) -> QuerySet[LogLine]:
+    """The lines a query asks for, newest first, from its cursor on (keyset pagination, no OFFSET)."""
+    check_log_query(query)
+    lines = LogLine.objects.all()
+    if query.deployment_id is not None:
+        lines = lines.filter(deployment_id=query.deployment_id)
+    if query.text:
+        if connection.vendor == "postgresql":
+            lines = lines.alias(message_vector=text_search_vector())
+        lines = lines.filter(_text_matches(query.text))
+    if query.level:
+        lines = lines.filter(level__in=levels_from(query.level))
+    if query.node:
+        lines = lines.filter(node=query.node)
+    if query.since is not None:
+        lines = lines.filter(time__gte=query.since)
+    if query.until is not None:
+        lines = lines.filter(time__lt=query.until)
+    if query.before is not None:
+        before_time, before_id = _read_cursor(query.before)
+        # Strictly older than the last line shown, ties broken by id. The plain time bound lets
+        # the (deployment_id, time) index start at the cursor instead of at the newest line.
+        lines = lines.filter(Q(time__lt=before_time) | Q(time=before_time, id__lt=before_id), time__lte=before_time)
+    return lines.order_by("-time", "-id")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime.datetime, int]:
+    time_text, line_id = decode_cursor(cursor, 2)
+    try:
+        time = datetime.datetime.fromisoformat(time_text)
+        if time.tzinfo is None or type(line_id) is not int:
+            raise ValueError(cursor)
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            "this page cursor is not valid; start again from the newest lines", code="bad_cursor"
+        ) from None
+    return time, line_id
 
 
 def _line_of(row: LogLine) -> Line:

@@ -348,6 +348,7 @@ def test_a_page_cursor_keeps_the_filters_it_is_used_with(store: Store, deploymen
         (LogQuery(deployment_id="x", level="loud"), "level 'loud' is not one of"),
         (LogQuery(deployment_id="x", before="not-a-cursor"), "cursor is not valid"),
         (LogQuery(deployment_id="x", before="WzEsMiwzXQ"), "cursor is not valid"),  # [1,2,3]
+        (LogQuery(deployment_id="x", before="WzEsMl0"), "cursor is not valid"),  # [1,2]
         (LogQuery(deployment_id="x", since=T0, until=T0), "later than since"),
         (LogQuery(deployment_id="x", since=T0.replace(tzinfo=None)), "time zone"),
     ],
@@ -409,27 +410,27 @@ def test_purge_removes_what_is_older_than_the_cutoff(store: Store, deployment: s
 
 
 @pytest.mark.django_db
-def test_text_search_on_postgresql_uses_the_full_text_index(deployment: str) -> None:
+def test_searches_on_postgresql_use_the_store_indexes(deployment: str) -> None:
     if connection.vendor != "postgresql":
-        pytest.skip("the full-text index exists on PostgreSQL only")
+        pytest.skip("the store's search indexes exist on PostgreSQL only")
     store = DatabaseStore()
     store.write_lines(
         [line(deployment, f"routine request {index} served", T0 + index * SECOND / 1000) for index in range(20_000)]
-        + [line(deployment, "disk quota exceeded", T0 + 30 * SECOND)]
+        + [line(deployment, "disk quota exceeded", T0 + 30 * SECOND, level="error")]
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE monitoring_logline")
 
-    from monitoring.models import LogLine
-    from monitoring.store.database import _text_matches, text_search_vector
+    from monitoring.store.database import lines_query
 
-    query = LogLine.objects.alias(message_vector=text_search_vector()).filter(
-        _text_matches("quota"), deployment_id=deployment
-    )
-    plan = query.order_by("-time", "-id")[:101].explain()
+    # The querysets search_lines runs, as PostgreSQL plans them.
+    by_text = lines_query(LogQuery(deployment_id=deployment, text="quota"))[:101]
+    by_level = lines_query(LogQuery(deployment_id=deployment, level="error"))[:101]
 
-    assert "log_deployment_message_search" in plan
+    assert "log_deployment_message_search" in by_text.explain()
+    assert "log_deployment_serious_time" in by_level.explain()
     assert messages(store, LogQuery(deployment_id=deployment, text="quota")) == ["disk quota exceeded"]
+    assert messages(store, LogQuery(deployment_id=deployment, level="error")) == ["disk quota exceeded"]
 
 
 def test_lines_with_a_nul_byte_are_kept(db: None, deployment: str) -> None:
