@@ -3,11 +3,18 @@ health, its log lines found by search, and a collector restart that neither lose
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from crane.models import Target
 from monitoring.collector import LogFollowers, RoundMemory, collect_round, line_level
@@ -30,6 +37,10 @@ pytestmark = pytest.mark.docker
 def _all_lines(deployment_id: str, text: str = "") -> list[str]:
     page = get_store().search_lines(LogQuery(deployment_id=deployment_id, text=text, limit=1000))
     return [line.message for line in page.lines]
+
+
+def _more_than(deployment_id: str, count: int) -> Callable[[], bool]:
+    return lambda: len(_all_lines(deployment_id, "tick=")) > count
 
 
 @needs_swarm
@@ -144,6 +155,44 @@ def test_monitor_once_records_a_round_and_reads_the_logs(engine: Target, monitor
     assert _all_lines(deployment.pk, marker) == [marker]
     assert TargetHealth.objects.filter(target=engine).exists()
     assert get_store().latest(deployment.pk)["app"].memory_bytes
+
+
+def test_the_monitor_process_collects_until_sigterm_and_a_new_one_resumes_the_log(
+    engine: Target, monitored: Deployments, tmp_path: Path
+) -> None:
+    db = connection.settings_dict  # the test database, committed to (transactional_db)
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+        f"{db['NAME']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    script = 'i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "tick=$i"; sleep 0.1; done; exec sleep 600'
+    deployment = monitored.create(engine, service("ticker", script))
+    command = [sys.executable, "manage.py", "monitor", "--target", engine.name, "--interval", "1"]
+    root = Path(__file__).resolve().parents[2]
+    for run in range(2):
+        output = tmp_path / f"monitor-{run}.log"
+        with output.open("wb") as out:
+            process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                eventually(_more_than(deployment.pk, len(_all_lines(deployment.pk, "tick="))), "new lines", timeout=30)
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=30) == 0, output.read_text()
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        assert "collector stopped" in output.read_text()
+
+    def all_printed() -> bool:
+        call_command("monitor", "--target", engine.name, "--once")  # what is left, to the end
+        return any(line == "tick=60" for line in _all_lines(deployment.pk, "tick="))
+
+    eventually(all_printed, "the last line stored", timeout=30)
+    numbers = sorted(int(line.removeprefix("tick=")) for line in _all_lines(deployment.pk, "tick="))
+    assert numbers == list(range(1, 61))
 
 
 def test_monitor_refuses_an_unknown_target(transactional_db: None) -> None:
