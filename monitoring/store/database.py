@@ -47,25 +47,33 @@ SAMPLE_COLUMNS = ("time", "deployment_id", "node", "container", *METRICS)
 LINE_COLUMNS = ("time", "deployment_id", "node", "container", "source", "stream", "level", "message")
 
 
-def _max_length(model: type[Any], field: str) -> int:
-    length = model._meta.get_field(field).max_length
-    assert length is not None
-    return int(length)
+def _max_lengths(model: type[Any], fields: Sequence[str]) -> dict[str, int]:
+    lengths = {field: model._meta.get_field(field).max_length for field in fields}
+    return {field: int(length) for field, length in lengths.items() if length is not None}
 
 
-def _check_text(kind: str, index: int, model: type[Any], values: dict[str, str]) -> None:
-    for field, value in values.items():
-        limit = _max_length(model, field)
+# What the columns keep; Elasticsearch takes the same, so a switch of backend changes nothing accepted.
+SAMPLE_TEXT_LIMITS = _max_lengths(MetricSample, ("deployment_id", "node", "container"))
+LINE_TEXT_LIMITS = _max_lengths(LogLine, ("deployment_id", "node", "container", "stream"))
+FLOAT_METRICS = frozenset({"cpu_percent"})
+
+
+def _refuse(message: str) -> ValidationFailed:
+    return ValidationFailed(message, code="bad_monitoring_data")
+
+
+def _check_text(kind: str, index: int, item: Sample | Line, limits: dict[str, int]) -> None:
+    for field, limit in limits.items():
+        value = getattr(item, field)
+        if not isinstance(value, str):
+            raise _refuse(f"{kind} {index}: {field} must be text")
         if len(value) > limit:
-            raise ValidationFailed(
-                f"{kind} {index}: {field} is {len(value)} characters long, at most {limit} are kept",
-                code="bad_monitoring_data",
-            )
+            raise _refuse(f"{kind} {index}: {field} is {len(value)} characters long, at most {limit} are kept")
 
 
 def _check_time(kind: str, index: int, time: datetime.datetime) -> None:
     if not isinstance(time, datetime.datetime) or time.tzinfo is None or time.utcoffset() is None:
-        raise ValidationFailed(f"{kind} {index}: time must be a datetime with a time zone", code="bad_monitoring_data")
+        raise _refuse(f"{kind} {index}: time must be a datetime with a time zone")
 
 
 def validate_samples(samples: Sequence[Sample]) -> None:
@@ -73,38 +81,27 @@ def validate_samples(samples: Sequence[Sample]) -> None:
     for index, sample in enumerate(samples):
         _check_time("sample", index, sample.time)
         if not sample.deployment_id:
-            raise ValidationFailed(f"sample {index}: deployment_id is empty", code="bad_monitoring_data")
-        _check_text(
-            "sample",
-            index,
-            MetricSample,
-            {"deployment_id": sample.deployment_id, "node": sample.node, "container": sample.container},
-        )
+            raise _refuse(f"sample {index}: deployment_id is empty")
+        _check_text("sample", index, sample, SAMPLE_TEXT_LIMITS)
+        for metric in METRICS:
+            value = getattr(sample, metric)
+            numeric = (int, float) if metric in FLOAT_METRICS else (int,)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numeric)):
+                kind = "a number" if metric in FLOAT_METRICS else "a whole number"
+                raise _refuse(f"sample {index}: {metric} must be {kind} or None, not {value!r}")
 
 
 def validate_lines(lines: Sequence[Line]) -> None:
+    """Checks every line before anything is written, so a bad one stores none of its batch."""
     for index, line in enumerate(lines):
         _check_time("line", index, line.time)
         if line.level and line.level not in LEVELS:
-            raise ValidationFailed(
-                f"line {index}: level {line.level!r} is not one of {', '.join(LEVELS)} (or empty)",
-                code="bad_monitoring_data",
-            )
+            raise _refuse(f"line {index}: level {line.level!r} is not one of {', '.join(LEVELS)} (or empty)")
         if line.source not in SOURCES:
-            raise ValidationFailed(
-                f"line {index}: source {line.source!r} is not one of {', '.join(SOURCES)}", code="bad_monitoring_data"
-            )
-        _check_text(
-            "line",
-            index,
-            LogLine,
-            {
-                "deployment_id": line.deployment_id,
-                "node": line.node,
-                "container": line.container,
-                "stream": line.stream,
-            },
-        )
+            raise _refuse(f"line {index}: source {line.source!r} is not one of {', '.join(SOURCES)}")
+        if not isinstance(line.message, str):
+            raise _refuse(f"line {index}: message must be text")
+        _check_text("line", index, line, LINE_TEXT_LIMITS)
 
 
 def _clean_message(message: str) -> str:

@@ -17,6 +17,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -138,8 +139,14 @@ def test_a_bad_line_or_sample_stores_nothing_of_its_batch(store: Store, deployme
     for batch in bad_batches:
         with pytest.raises(ValidationFailed):
             store.write_lines(batch)
-    with pytest.raises(ValidationFailed):
-        store.write_samples([sample(deployment, "web", "c", T0, cpu_percent=1.0), sample("", "web", "c", T0)])
+    bad_samples: list[list[Sample]] = [
+        [sample(deployment, "web", "c", T0, cpu_percent=1.0), sample("", "web", "c", T0)],
+        [sample(deployment, "web", "c", T0, memory_bytes=1.5)],
+        [sample(deployment, "web", "c", T0, cpu_percent="high")],  # type: ignore[arg-type]
+    ]
+    for samples in bad_samples:
+        with pytest.raises(ValidationFailed):
+            store.write_samples(samples)
     settle(store)
 
     assert store.search_lines(LogQuery(deployment_id=deployment)).lines == []
@@ -512,3 +519,38 @@ def test_the_database_store_works_on_sqlite(tmp_path: Path) -> None:
     assert result["latest"] == ["2026-03-02T10:00:30+00:00", 7.0]
     # d1's lines of the first 5 seconds (i // 3 < 5: 15), d2's line and the two samples of t0.
     assert result["removed"] == 18
+
+
+# Choosing the backend
+
+
+def test_get_store_picks_elasticsearch_only_when_a_url_is_set(settings: Any) -> None:
+    from monitoring.store import get_store
+    from monitoring.store.elastic import ElasticStore
+
+    get_store.cache_clear()
+    try:
+        settings.ELASTICSEARCH_URL = ""
+        assert isinstance(get_store(), DatabaseStore)
+        assert get_store() is get_store()
+        get_store.cache_clear()
+        settings.ELASTICSEARCH_URL = "http://elasticsearch.invalid:9200"
+        chosen = get_store()
+        # Built without a round trip: the client is made on first use.
+        assert isinstance(chosen, ElasticStore)
+        assert chosen.url == "http://elasticsearch.invalid:9200"
+    finally:
+        get_store.cache_clear()
+
+
+def test_elasticsearch_days_and_times_are_utc() -> None:
+    from monitoring.store.elastic import ElasticStore, _time_of
+
+    store = ElasticStore("http://elasticsearch.invalid:9200", prefix="agora")
+    late_in_madrid = datetime.datetime(2026, 3, 3, 0, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+
+    assert store.index_name("logs", late_in_madrid) == "agora-logs-2026.03.02"
+    assert _time_of("2026-03-02T23:30:00.123456789Z") == datetime.datetime(
+        2026, 3, 2, 23, 30, 0, 123456, tzinfo=datetime.UTC
+    )
+    assert _time_of(1772494200000) == datetime.datetime(2026, 3, 2, 23, 30, tzinfo=datetime.UTC)
