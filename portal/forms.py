@@ -160,7 +160,7 @@ class SubscribeForm(forms.Form):
         required=False,
         max_length=MAX_YAML_CHARS,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text=_("One “name: value” per line. Used instead of the fields when you press “Use the YAML”."),
+        help_text=_("One “name: value” per line. Used instead of the fields above when you subscribe with the YAML."),
     )
 
     def __init__(
@@ -185,6 +185,10 @@ class SubscribeForm(forms.Form):
         if not self.is_bound:
             defaults = {n: s.get("default") for n, s in schema.items() if not s.get("secret") and s.get("default")}
             self.fields["values_yaml"].initial = dump_yaml_values(defaults)
+
+    @property
+    def has_secrets(self) -> bool:
+        return any(spec.get("secret") for spec in self.schema.values())
 
     def input_fields(self) -> list[forms.BoundField]:
         return [self[input_field_name(name)] for name in sorted(self.schema)]

@@ -6,11 +6,13 @@ found the deployment among those the person may see.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -33,41 +35,33 @@ LOG_LEVELS = [
 ]
 
 
-def _series(points: list[dict[str, Any]], kind: str, metric: str) -> list[float | None]:
-    return [p[kind].get(metric) for p in points]
-
-
 def charts(deployment_id: str, range_name: str) -> dict[str, Any]:
-    """CPU and memory over the range, in the shape static/portal/charts.js draws with uPlot."""
-    since, until, bucket = reading.window(range_name=range_name)
-    data = reading.metrics(deployment_id, since=since, until=until, bucket=bucket)
-    points: list[dict[str, Any]] = data["points"]
-    times = [int(p["time"].timestamp()) for p in points]
-    latest: dict[str, dict[str, Any]] = data["latest"]
+    """What the charts need in the page: the latest figures (for the text) and how to draw each chart.
+
+    The points come from the REST API (GET /api/v1/deployments/<id>/metrics/?range=...), the same
+    answer API clients read; static/portal/charts.js fetches them and draws with uPlot.
+    """
+    latest = reading.latest_metrics(deployment_id)
     cpu_now = [s["cpu_percent"] for s in latest.values() if s.get("cpu_percent") is not None]
     memory_now = [s["memory_bytes"] for s in latest.values() if s.get("memory_bytes") is not None]
     return {
         "range": range_name,
-        "has_points": any(v is not None for v in _series(points, "avg", "cpu_percent")),
+        "url": reverse("deployment-metrics", args=[deployment_id]) + f"?range={range_name}",
         "cpu_now": sum(cpu_now) if cpu_now else None,
         "memory_now": sum(memory_now) if memory_now else None,
-        "cpu": {
-            "unit": "%",
-            "times": times,
-            "series": [
-                {"label": _("CPU, average (% of one CPU)"), "values": _series(points, "avg", "cpu_percent")},
-                {"label": _("CPU, peak"), "values": _series(points, "max", "cpu_percent")},
-            ],
-        },
-        "memory": {
-            "unit": "bytes",
-            "times": times,
-            "series": [
-                {"label": _("Memory, average"), "values": _series(points, "avg", "memory_bytes")},
-                {"label": _("Memory, peak"), "values": _series(points, "max", "memory_bytes")},
-                {"label": _("Memory limit"), "values": _series(points, "avg", "memory_limit")},
-            ],
-        },
+        "cpu_series": json.dumps(
+            [
+                {"label": _("CPU, average (% of one CPU)"), "stat": "avg", "metric": "cpu_percent"},
+                {"label": _("CPU, peak"), "stat": "max", "metric": "cpu_percent"},
+            ]
+        ),
+        "memory_series": json.dumps(
+            [
+                {"label": _("Memory, average"), "stat": "avg", "metric": "memory_bytes"},
+                {"label": _("Memory, peak"), "stat": "max", "metric": "memory_bytes"},
+                {"label": _("Memory limit"), "stat": "avg", "metric": "memory_limit"},
+            ]
+        ),
     }
 
 

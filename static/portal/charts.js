@@ -1,14 +1,16 @@
 /* Draws the portal's metric charts with uPlot (static/vendor/uplot).
  *
- * Each chart is an element with data-chart="ID", where ID names a <script type="application/json">
- * block (Django's json_script) holding {unit, times: [unix seconds], series: [{label, values}]}.
+ * Each chart is an element with data-chart, data-url (the REST API's metrics of a deployment:
+ * {points: [{time, avg: {metric: value}, max: {...}}]}), data-unit ("%" or "bytes") and data-series
+ * (JSON: [{label, stat: "avg"|"max", metric}]). Charts sharing a URL share one request.
  * No inline script: the page's Content-Security-Policy allows scripts from our own files only.
- * Charts drawn by htmx swaps (another time range) are drawn after the swap.
+ * Charts brought by htmx swaps (another time range) are drawn when they arrive.
  */
 (function () {
   "use strict";
 
   var COLOURS = ["#0b4f8a", "#b35c00", "#1d6b32"];
+  var HEIGHT = 220;
 
   function formatValue(unit, value) {
     if (value === null || value === undefined) return "—";
@@ -22,51 +24,72 @@
     return String(value);
   }
 
-  function draw(element) {
-    if (element.dataset.drawn === "1" || typeof window.uPlot !== "function") return;
-    var source = document.getElementById(element.dataset.chart);
-    if (!source) return;
-    var chart = JSON.parse(source.textContent);
-    var unit = chart.unit;
+  function widthOf(element) { return Math.max(element.clientWidth - 16, 240); }
+
+  function plot(element, answer) {
+    var unit = element.dataset.unit;
+    var series = JSON.parse(element.dataset.series);
+    var points = answer.points || [];
+    var times = points.map(function (p) { return Date.parse(p.time) / 1000; });
+    var columns = series.map(function (s) {
+      return points.map(function (p) { var v = (p[s.stat] || {})[s.metric]; return v === undefined ? null : v; });
+    });
     element.textContent = "";
-    element.dataset.drawn = "1";
+    var hasValue = columns.some(function (c) { return c.some(function (v) { return v !== null; }); });
+    if (!hasValue) {
+      var empty = document.createElement("p");
+      empty.className = "meta";
+      empty.textContent = element.dataset.empty || "";
+      element.appendChild(empty);
+      return;
+    }
     var options = {
-      width: Math.max(element.clientWidth - 16, 240),
-      height: 220,
-      series: [{}].concat(chart.series.map(function (series, index) {
+      width: widthOf(element),
+      height: HEIGHT,
+      series: [{}].concat(series.map(function (s, index) {
         return {
-          label: series.label,
+          label: s.label,
           stroke: COLOURS[index % COLOURS.length],
           width: index === 0 ? 2 : 1,
           dash: index === 2 ? [6, 4] : undefined,
-          value: function (u, v) { return formatValue(unit, v); },
-          spanGaps: false
+          value: function (u, v) { return formatValue(unit, v); }
         };
       })),
       axes: [
         {},
-        { size: 70, values: function (u, ticks) { return ticks.map(function (v) { return formatValue(unit, v); }); } }
+        { size: 72, values: function (u, ticks) { return ticks.map(function (v) { return formatValue(unit, v); }); } }
       ],
       scales: { y: { range: function (u, min, max) { return [0, Math.max(max || 0, unit === "%" ? 1 : 1024) * 1.1]; } } }
     };
-    var data = [chart.times].concat(chart.series.map(function (series) { return series.values; }));
-    var plot = new window.uPlot(options, data, element);
-    element._plot = plot;
+    element._plot = new window.uPlot(options, [times].concat(columns), element);
   }
 
   function drawAll(root) {
-    var elements = (root || document).querySelectorAll("[data-chart]");
-    Array.prototype.forEach.call(elements, draw);
+    if (typeof window.uPlot !== "function" || !root.querySelectorAll) return;
+    var requests = {};
+    Array.prototype.forEach.call(root.querySelectorAll("[data-chart]"), function (element) {
+      if (element.dataset.drawn === "1") return;
+      element.dataset.drawn = "1";
+      var url = element.dataset.url;
+      if (!requests[url]) {
+        requests[url] = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (response) { if (!response.ok) throw new Error(response.status); return response.json(); });
+      }
+      requests[url].then(function (answer) { plot(element, answer); }).catch(function () {
+        element.dataset.drawn = "";
+      });
+    });
   }
 
   function resizeAll() {
     Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), function (element) {
-      if (element._plot) element._plot.setSize({ width: Math.max(element.clientWidth - 16, 240), height: 220 });
+      if (element._plot) element._plot.setSize({ width: widthOf(element), height: HEIGHT });
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { drawAll(event.target); });
+  // htmx:load is fired on each new element an htmx swap puts in the page (the charts of another range).
+  document.addEventListener("htmx:load", function (event) { drawAll(event.target); });
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);

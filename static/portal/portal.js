@@ -11,7 +11,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { scrollLogs(document); });
-  document.addEventListener("htmx:afterSettle", function (event) {
+  // htmx:load is fired on each new element an htmx swap puts in the page (new log lines of a tail).
+  document.addEventListener("htmx:load", function (event) {
     if (event.target && event.target.id === "log-lines") scrollLogs(event.target);
   });
 })();
