@@ -437,7 +437,7 @@ def test_subscription_page_draws_charts_and_finds_log_lines(bob: Any, subscripti
     assert [dict(c.attributes)["data-chart"] for c in charts] == ["cpu", "memory"]
     source = dict(charts[0].attributes)["data-url"]
     assert source == f"/api/v1/deployments/{subscription.deployment_id}/metrics/?range=1h"
-    series = json.loads(dict(charts[1].attributes)["data-series"])
+    series = json.loads(dict(charts[1].attributes)["data-series"] or "[]")
     assert [(s["stat"], s["metric"]) for s in series][-1] == ("avg", "memory_limit")
     points = client.get(source).json()["points"]
     assert any(p["avg"]["cpu_percent"] is not None for p in points)
