@@ -271,7 +271,10 @@ def _steps_count(**conditions: Any) -> Coalesce:
 def deployments(request: HttpRequest) -> HttpResponse:
     listed = (
         selectors.deployments_visible_to(request.user)
-        # The template, plan and inputs can be large and are not shown here.
+        # Only the cloud is shown (the owner is a column): joining subscriptions would make the database
+        # join every deployment before sorting them. The template, plan and inputs can be large.
+        .select_related(None)
+        .select_related("target")
         .defer("template", "plan", "previous", "inputs", "secret_inputs", "outputs")
         .annotate(steps_total=_steps_count(), steps_done=_steps_count(state=Step.State.DONE))
         .order_by("-created_at", "pk")
