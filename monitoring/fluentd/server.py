@@ -90,7 +90,7 @@ class ReceiverConfig:
     hostname: str = field(default_factory=socket.gethostname)
     workers: int = 4
     max_connections: int = 512
-    max_connections_per_address: int = 64
+    max_connections_per_address: int = 64  # trusted addresses excepted
     handshake_timeout: float = 10.0
     # A message under way must make progress: no byte for this long, or not finished after the
     # second limit, and the connection ends. Between messages a connection may stay idle.
@@ -123,6 +123,7 @@ class _Closing(Exception):
 @dataclass
 class _Connection:
     address: str
+    trusted: bool
     busy: bool = False  # storing a message: let it finish on shutdown
 
 
@@ -217,12 +218,14 @@ class Receiver:
             self.stats["refused connections"] += 1
             writer.close()
             return
-        if self._per_address[address] >= self.config.max_connections_per_address:
+        trusted = is_trusted(address, self.config.trusted)
+        # A trusted address is exempt: Docker's daemon opens one connection per container.
+        if not trusted and self._per_address[address] >= self.config.max_connections_per_address:
             log.warning("fluentd: %s refused: %s connections from it already", address, self._per_address[address])
             self.stats["refused connections"] += 1
             writer.close()
             return
-        connection = _Connection(address)
+        connection = _Connection(address, trusted)
         self._connections[task] = connection
         self._per_address[address] += 1
         self.stats["connections"] += 1
@@ -233,7 +236,7 @@ class Receiver:
             log.warning("fluentd: %s dropped: %s", address, exc)
         except TimeoutError as exc:
             self.stats["timeouts"] += 1
-            log.warning("fluentd: %s dropped: %s", address, exc or "timed out")
+            log.warning("fluentd: %s dropped: %s", address, str(exc) or "timed out")
         except (_Closing, ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -252,7 +255,7 @@ class Receiver:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: _Connection) -> None:
         address = connection.address
-        if is_trusted(address, self.config.trusted):
+        if connection.trusted:
             peer = ingest.Peer(address=address, trusted=True)
         else:
             peer = await self._handshake(reader, writer, address)

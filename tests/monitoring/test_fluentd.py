@@ -442,16 +442,24 @@ def test_hostile_clients_are_dropped_while_a_good_client_goes_on(ours: Deploymen
     assert not LogLine.objects.filter(message="never finished").exists()
 
 
-def test_connections_beyond_the_limit_per_address_are_refused(ours: Deployment) -> None:
-    with serving(max_connections_per_address=2) as receiver:
-        first, second = Client(receiver.port), Client(receiver.port)
-        third = Client(receiver.port)
+def test_connections_beyond_the_limit_per_address_are_refused_unless_trusted(ours: Deployment) -> None:
+    key = ingest.forward_key_issue(owner="barcelona")
+    with serving(trusted=(), max_connections_per_address=2) as receiver:
+        first, second, third = Client(receiver.port), Client(receiver.port), Client(receiver.port)
         assert eventually(third.closed_by_receiver, "the third connection is closed")
+        assert handshake(second, username=ours.pk, shared_key=key)[1] is True
         second.send(["app", 1_767_322_800, {"log": "within the limit"}, {"chunk": "c"}])
         assert second.receive() == {"ack": "c"}
         for client in (first, second, third):
             client.close()
-    assert [line.message for line in lines()] == ["within the limit"]
+    # Docker's daemon opens a connection per container, all from the one trusted address.
+    with serving(max_connections_per_address=2) as receiver:
+        clients = [Client(receiver.port) for _ in range(5)]
+        for number, client in enumerate(clients):
+            client.send(["app", 1_767_322_800, {"log": f"container {number}"}, {"chunk": f"c{number}"}])
+            assert client.receive() == {"ack": f"c{number}"}
+            client.close()
+    assert len(lines()) == 6
 
 
 @needs_docker
