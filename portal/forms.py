@@ -178,10 +178,7 @@ class SubscribeForm(forms.Form):
         assert isinstance(target_field, forms.ModelChoiceField)
         target_field.queryset = targets
         for name, spec in sorted(schema.items()):
-            field = input_field(name, spec)
-            if self.source == self.SOURCE_YAML:
-                field.required = False  # the YAML is the source; the fields are ignored
-            self.fields[input_field_name(name)] = field
+            self.fields[input_field_name(name)] = input_field(name, spec)
         if not self.is_bound:
             defaults = {n: s.get("default") for n, s in schema.items() if not s.get("secret") and s.get("default")}
             self.fields["values_yaml"].initial = dump_yaml_values(defaults)
@@ -203,6 +200,9 @@ class SubscribeForm(forms.Form):
         cleaned = super().clean() or {}
         values: dict[str, Any] = {}
         if self.source == self.SOURCE_YAML:
+            # The YAML is the source: what the fields say (or lack) does not count.
+            for name in self.schema:
+                self.errors.pop(input_field_name(name), None)
             text = cleaned.get("values_yaml") or ""
             try:
                 loaded = load_yaml_values(text) if text.strip() else {}

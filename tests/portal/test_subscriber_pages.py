@@ -172,6 +172,15 @@ def test_the_yaml_values_are_an_escape_hatch(bob: Any, published_version: Servic
     assert Subscription.objects.get().inputs == {"replicas": 3, "greeting": "Hola"}
 
 
+def test_yaml_values_stand_in_for_empty_required_fields(bob: Any, secret_service: ServiceVersion) -> None:
+    answer = client_of(bob).post(
+        reverse("portal:subscribe", args=["secret-forms"]),
+        {"name": "secret", "values_yaml": "admin_password: correct-horse-9\n", "submit": "yaml-subscribe"},
+    )
+    assert answer.status_code == 302
+    assert decrypt_json(Subscription.objects.get().secret_inputs) == {"admin_password": "correct-horse-9"}
+
+
 def test_the_plan_summary_follows_the_values(bob: Any, published_version: ServiceVersion) -> None:
     client = client_of(bob)
     url = reverse("portal:subscribe-plan", args=["citizen-forms"])
