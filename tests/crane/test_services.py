@@ -157,9 +157,11 @@ def test_health_timeout_names_the_node_and_its_last_error(target: Target, deploy
     driver.ensure_service(target, deployment, sick)
 
     started = time.monotonic()
-    with pytest.raises(NodeUnhealthy) as caught:  # HealthTimeout, unless it failed often enough to give up first
-        driver.wait_healthy(target, deployment, "sick", timeout=4)
-    assert time.monotonic() - started < 10
+    # HealthTimeout, unless it failed often enough to give up first. The timeout leaves a loaded machine
+    # time to start the task, so the error is the health check's, not "still starting".
+    with pytest.raises(NodeUnhealthy) as caught:
+        driver.wait_healthy(target, deployment, "sick", timeout=15)
+    assert time.monotonic() - started < 25
     assert caught.value.node == "sick"
     assert '"sick"' in caught.value.message and "Last error:" in caught.value.message
     assert "health" in caught.value.last_error.lower() or "exit" in caught.value.last_error.lower()
