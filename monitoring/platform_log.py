@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +29,8 @@ PLATFORM_TAG = "agora.platform"
 # Records the fluent sender may hold while Fluentd is away; beyond that the oldest are dropped,
 # never the caller blocked.
 FLUENT_QUEUE = 10_000
+# How long closing the handler (at the process's exit) may spend sending what is still queued.
+FLUSH_SECONDS = 5.0
 LEVELS = {
     logging.DEBUG: "debug",
     logging.INFO: "info",
@@ -123,6 +126,10 @@ class PlatformLogHandler(logging.Handler):
     def close(self) -> None:
         try:
             if self._fluent is not None:
-                self._fluent.close()  # sends what is queued
+                # Sends what is queued, but a Fluentd that is away must not hold up the process's exit:
+                # the sender tries each queued record for seconds. Its thread is a daemon; left behind, it ends with us.
+                flush = threading.Thread(target=self._fluent.close, name="platform-log-flush", daemon=True)
+                flush.start()
+                flush.join(FLUSH_SECONDS)
         finally:
             super().close()

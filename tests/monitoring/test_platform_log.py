@@ -5,6 +5,8 @@ failure to log never breaks the caller."""
 from __future__ import annotations
 
 import logging
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from django.db import transaction
 from catalogue.services import SYSTEM, audit
 from crane.models import Target
 from monitoring.models import LogLine
-from monitoring.platform_log import PlatformLogHandler
+from monitoring.platform_log import FLUSH_SECONDS, PlatformLogHandler
 from orchestrator import engine
 from orchestrator.models import Deployment
 from tests.monitoring.test_fluentd import eventually, serving
@@ -95,6 +97,21 @@ def test_a_record_that_cannot_be_logged_does_not_break_the_caller(
     fine.deployment_id = deployment.pk
     handler.handle(fine)
     assert platform_lines() == [(deployment.pk, "platform", "agora.events", "info", "Deployment is running")]
+
+
+def test_closing_does_not_wait_for_a_fluentd_that_never_reads(transactional_db: None, settings: Any) -> None:
+    deaf = socket.create_server(("127.0.0.1", 0))  # accepts connections in the kernel, never reads them
+    settings.FLUENTD_HOST = "127.0.0.1"
+    settings.FLUENTD_PORT = deaf.getsockname()[1]
+    handler = PlatformLogHandler()
+    try:
+        for _ in range(40):  # more than the socket buffers hold: the sender blocks, times out, retries
+            handler.handle(logging.LogRecord("agora.events", logging.INFO, __file__, 1, "x" * 1_000_000, None, None))
+        started = time.monotonic()
+        handler.close()
+        assert time.monotonic() - started < FLUSH_SECONDS + 2
+    finally:
+        deaf.close()
 
 
 @contextmanager
