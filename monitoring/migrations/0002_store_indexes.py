@@ -4,8 +4,9 @@
   deployment intersects both keys in the index (btree_gin) instead of reading the lines of every
   deployment that uses the word. The store's `text_search_vector()` must stay the very
   expression indexed here, or PostgreSQL cannot use the index (a test checks the plan).
-- Serious lines: a partial index on (deployment_id, time) of warnings, errors and critical lines,
-  so "errors only", newest first, reads only those; the many info and debug lines cost it nothing.
+- Serious lines: a partial index on (deployment_id, level, time) of warnings, errors and critical
+  lines, so "errors only" reads only those, and a level that is rare or absent costs nothing to
+  look for; the many info and debug lines cost the index nothing.
 
 SQLite has neither (it searches by LIKE and scans); the operations do nothing there. The indexes
 live only in the database, not in the models' state: they belong to the store, not to the models.
@@ -27,8 +28,8 @@ def store_indexes():
             gin_pending_list_limit=16384,
         ),
         models.Index(
-            fields=["deployment_id", "time"],
-            name="log_deployment_serious_time",
+            fields=["deployment_id", "level", "time"],
+            name="log_deployment_level_time",
             condition=Q(level__in=["warning", "error", "critical"]),
         ),
     ]

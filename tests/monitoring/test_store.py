@@ -435,7 +435,7 @@ def test_searches_on_postgresql_use_the_store_indexes(deployment: str) -> None:
     by_level = lines_query(LogQuery(deployment_id=deployment, level="error"))[:101]
 
     assert "log_deployment_message_search" in by_text.explain()
-    assert "log_deployment_serious_time" in by_level.explain()
+    assert "log_deployment_level_time" in by_level.explain()
     assert messages(store, LogQuery(deployment_id=deployment, text="quota")) == ["disk quota exceeded"]
     assert messages(store, LogQuery(deployment_id=deployment, level="error")) == ["disk quota exceeded"]
 
