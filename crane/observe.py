@@ -32,8 +32,9 @@ from crane.models import Target
 from crane.specs import Kind
 from crane.targets import client_for
 
-# Parallel Docker calls of one round: enough to hide the daemon's latency, few enough not to flood it.
-MAX_PARALLEL_READS = 8
+# Parallel reads of one round. A stats call waits for the daemon's next sampling tick (every second,
+# even with one-shot): calls made together share a tick, so a round takes about containers/this seconds.
+MAX_PARALLEL_READS = 64
 # Swarm task states after which the task's slot got (or gets) a new task: each one is a restart.
 ENDED_STATES = frozenset({"failed", "complete", "rejected", "orphaned"})
 STARTING_STATES = frozenset({"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"})

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # Swarm services can set no-new-privileges only from this API version (Docker 27) on.
 NO_NEW_PRIVILEGES_API = (1, 46)
+# Connections kept per client: the collector reads the stats of many containers at once (crane/observe.py).
+MAX_POOL_SIZE = 64
 
 
 def default_target() -> Target:
@@ -180,6 +182,7 @@ def _new_client(target: Target, seconds: float, material: _Material | None) -> A
             timeout=_timeout(endpoint, seconds),
             tls=tls,
             use_ssh_client=endpoint.startswith("ssh://"),
+            max_pool_size=MAX_POOL_SIZE,
         )
 
 
