@@ -210,3 +210,18 @@ def test_organization_switcher(mallory: Any) -> None:
     refused = client.post(switch, {"organization": foreign.pk, "next": "https://evil.example/"}, follow=True)
     assert "You are not a member of that organization." in refused.content.decode()
     assert refused.redirect_chain[-1][0] == "/"  # never sent to another site
+
+
+def test_pages_speak_spanish_when_asked(client: Client, bob: Any, subscription: Any) -> None:
+    client.post("/i18n/setlang/", {"language": "es", "next": "/"})
+    body = client.get(CATALOGUE).content.decode()
+    assert '<html lang="es">' in body
+    assert "Catálogo de servicios" in body and "1 servicio encontrado" in body and "Lo usa 1 administración" in body
+    service = client.get(reverse("portal:service", args=["citizen-forms"])).content.decode()
+    assert "Acerca de este servicio" in service and "entre 1 y 5" in service
+    signed_in = client_of(bob)
+    signed_in.post("/i18n/setlang/", {"language": "es", "next": "/"})
+    deployment = signed_in.get(reverse("portal:deployment", args=[subscription.deployment_id])).content.decode()
+    assert "0 de 4 pasos hechos" in deployment and "Cronología" in deployment and "Pendiente" in deployment
+    mine = signed_in.get(reverse("portal:subscriptions")).content.decode()
+    assert "Mis servicios" in mine and "Desconocido" in mine
