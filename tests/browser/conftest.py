@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Response, sync_playwright
 
+# The engine's fixtures, for journeys that deploy: a queue of the test's own, and Docker cleanup.
+from tests.engine.conftest import cleanup, queue_name  # noqa: F401
+
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run under a running
 # loop unless told it is safe. It is: the loop belongs to Playwright and never touches the database.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
