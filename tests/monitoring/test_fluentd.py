@@ -342,6 +342,16 @@ def test_a_resent_chunk_is_acknowledged_but_stored_once(ours: Deployment) -> Non
     assert [line.message for line in lines()] == ["once"]
 
 
+def test_fluent_bit_metrics_are_acknowledged_but_not_stored(ours: Deployment) -> None:
+    metrics = packed([1_767_322_800, {"cpu": 0.5}])
+    with serving() as receiver:
+        client = Client(receiver.port)
+        client.send(["fluentbit_metrics", metrics, {"chunk": "m1", "fluent_signal": 1}])
+        assert client.receive() == {"ack": "m1"}
+        client.close()
+    assert LogLine.objects.count() == 0
+
+
 def test_handshake_binds_the_connection_to_the_named_deployment(ours: Deployment, theirs: Deployment) -> None:
     key = ingest.forward_key_issue(owner="barcelona")
     with serving(trusted=()) as receiver:
@@ -352,8 +362,14 @@ def test_handshake_binds_the_connection_to_the_named_deployment(ours: Deployment
         # The record claims another owner's deployment: the connection's, proven one wins.
         client.send(["app", 1_767_322_800, {"log": "mine", "agora.deployment": theirs.pk}, {"chunk": "c1"}])
         assert client.receive() == {"ack": "c1"}
+        # Nor can it pass its lines off as the platform's own.
+        client.send(["agora.platform", 1_767_322_801, {"message": "I am Agora"}, {"chunk": "c2"}])
+        assert client.receive() == {"ack": "c2"}
         client.close()
-    assert [(line.deployment_id, line.message) for line in lines()] == [(ours.pk, "mine")]
+    assert [(line.deployment_id, line.source, line.message) for line in lines()] == [
+        (ours.pk, "fluentd", "mine"),
+        (ours.pk, "fluentd", "I am Agora"),
+    ]
 
 
 @pytest.mark.parametrize("case", ["wrong key", "another owner's deployment", "wrong password", "no such deployment"])
@@ -464,7 +480,14 @@ def test_connections_beyond_the_limit_per_address_are_refused_unless_trusted(our
 
 @needs_docker
 @pytest.mark.docker
-def test_a_docker_container_with_the_fluentd_log_driver_gets_its_lines_stored(ours: Deployment) -> None:
+@pytest.mark.parametrize(
+    "driver_options",
+    [{}, {"fluentd-sub-second-precision": "true", "fluentd-request-ack": "true"}],
+    ids=["defaults", "event-time-and-ack"],
+)
+def test_a_docker_container_with_the_fluentd_log_driver_gets_its_lines_stored(
+    ours: Deployment, driver_options: dict[str, str]
+) -> None:
     import docker  # type: ignore[import-untyped]
 
     client = docker.from_env(timeout=60)
@@ -481,6 +504,7 @@ def test_a_docker_container_with_the_fluentd_log_driver_gets_its_lines_stored(ou
                     "fluentd-address": f"127.0.0.1:{receiver.port}",
                     "labels": "agora.deployment,agora.node",
                     "tag": "docker.{{.Name}}",
+                    **driver_options,
                 },
             ),
             detach=True,
@@ -499,6 +523,11 @@ def test_a_docker_container_with_the_fluentd_log_driver_gets_its_lines_stored(ou
     assert {(line.deployment_id, line.node, line.container, line.source) for line in stored} == {
         (ours.pk, "web", name, "fluentd")
     }
+    if driver_options:  # each line was a chunk the daemon waited for, with a time to the microsecond
+        assert ForwardChunk.objects.count() == 3
+        assert any(line.time.microsecond for line in stored)
+    else:
+        assert ForwardChunk.objects.count() == 0
 
 
 def test_the_command_serves_until_sigterm(ours: Deployment) -> None:
