@@ -28,6 +28,7 @@ from catalogue import selectors, services
 from catalogue.api.views import read_upload
 from catalogue.models import Organization, Service, ServiceVersion, Subscription
 from config.errors import AgoraError
+from orchestrator.tosca.csar import is_zip
 from portal.context import require_membership
 
 PUBLISHER_KINDS = (Organization.Kind.PUBLISHER,)
@@ -81,13 +82,9 @@ class AnnotatedSource:
         return next((line.number for line in self.lines if line.problems), None)
 
 
-def is_archive(data: bytes) -> bool:
-    return data[:4] == b"PK\x03\x04"
-
-
 def source_text(data: bytes) -> str | None:
     """The template as text, or None for a CSAR (a zip archive), which is not shown."""
-    if is_archive(data):
+    if is_zip(data):
         return None
     return data.decode("utf-8", errors="replace")
 

@@ -14,6 +14,7 @@ from catalogue.models import AuditEvent, Membership, Organization, Service, Serv
 from portal.views.publisher import annotate
 from tests.conftest import DOCKER_TEMPLATE, INVALID_TEMPLATE, actor, upload
 from tests.factories import MembershipFactory, UserFactory
+from tests.orchestrator.conftest import make_zip
 from tests.portal.conftest import by_class, by_id, client_of, queries_for, text_of
 
 pytestmark = pytest.mark.django_db
@@ -208,6 +209,18 @@ def test_a_pasted_valid_template_is_stored_as_a_draft(alice_client: Client, serv
     assert version.changelog == "First."
     page = alice_client.get(version_url(version))
     assert "Submit for review" in page.content.decode()
+
+
+def test_an_invalid_csar_lists_each_problem_with_its_member_and_line(alice_client: Client, service: Service) -> None:
+    csar = make_zip({"service.yaml": INVALID_TEMPLATE})
+    file = SimpleUploadedFile("service.csar", csar, content_type="application/zip")
+    response = alice_client.post(upload_url(service), {"version": "1.0.0", "file": file})
+    assert response.status_code == 400
+    listed = text_of(by_class(response, "problems")[0])
+    assert "service.yaml:5" in listed and "is not defined" in listed
+    assert "The source of a CSAR archive is not shown here" in response.content.decode()
+    assert text_of(by_id(response, "id_source")) == ""  # a zip is not text to fix in the box
+    assert not ServiceVersion.objects.exists()
 
 
 def test_a_file_and_pasted_text_together_are_refused(alice_client: Client, service: Service) -> None:
