@@ -320,6 +320,8 @@ class LogFollowers:
                 self._positions.pop(known, None)
                 self._drained.pop(known, None)
                 self._target_of.pop(known, None)
+                if known in self._threads and not self._threads[known].is_alive():
+                    del self._threads[known]
             wanted = [
                 c
                 for c in listed.values()
@@ -468,7 +470,8 @@ class LogFollowers:
                             return
                         continue
                     # Gather for a moment: one transaction for many lines costs less than one per line.
-                    if not self._closing.is_set():
+                    # (Not when a full batch is already waiting: then the writer must keep up.)
+                    if not self._closing.is_set() and self._queue.qsize() < self.batch:
                         self._closing.wait(self.flush_seconds)
                     while len(pending) < self.batch:
                         try:

@@ -16,11 +16,11 @@ from monitoring import alerts
 from monitoring.alerts import DEFAULT_RULES, Rule, Windows, node_verdicts, raise_alert, rules_for
 from monitoring.collector import RoundMemory, collect_round
 from monitoring.health import NodeFacts
-from monitoring.models import Alert, AlertRule
+from monitoring.models import Alert, AlertRule, DeploymentHealth
 from orchestrator.models import Deployment
 from tests.crane.conftest import SWARM, make_target
 from tests.monitoring import collector_fixtures
-from tests.monitoring.collector_fixtures import Deployments, eventually, service
+from tests.monitoring.collector_fixtures import Deployments, eventually, healthy_when, service
 
 engine = collector_fixtures.engine
 monitored = collector_fixtures.monitored
@@ -105,6 +105,48 @@ def test_a_busy_container_raises_a_cpu_alert_after_its_duration_and_a_collector_
     alert.refresh_from_db()
     assert alert.state == Alert.State.RESOLVED
     assert mailoutbox[-1].subject.startswith("[Agora] Resolved: CPU above threshold")
+
+
+@pytest.mark.docker
+def test_a_failing_health_check_makes_the_deployment_unhealthy_and_raises_an_alert(
+    engine: Target, monitored: Deployments, owner: Organization, mailoutbox: list[Any]
+) -> None:
+    deployment = monitored.create(
+        engine, service("app", "exec sleep 600", healthcheck=healthy_when("false")), owner=owner.slug
+    )
+    AlertRule.objects.create(deployment=deployment, kind=Kind.UNHEALTHY, duration_seconds=2)
+    memory = RoundMemory()
+
+    def raised() -> Alert | None:
+        collect_round(engine, memory=memory, interval=1)
+        return _firing(deployment, Kind.UNHEALTHY)
+
+    alert = eventually(raised, "an unhealthy alert", timeout=60, pause=1)
+    assert alert.node == "app" and "failing their health check" in alert.message
+    health = DeploymentHealth.objects.get(deployment=deployment)
+    assert health.health == DeploymentHealth.Health.UNHEALTHY
+    assert health.nodes["app"]["unhealthy"] == 1 and "failing the health check" in health.message
+    assert [m.subject for m in mailoutbox] == [f"[Agora] Alert: Health check failing on {deployment.name}/app"]
+
+    driver.ensure_services(
+        target=engine,
+        deployment=deployment.pk,
+        specs=[service("app", "exec sleep 600", healthcheck=healthy_when("true"))],
+    )
+
+    def resolved() -> bool:
+        collect_round(engine, memory=memory, interval=1)
+        alert.refresh_from_db()
+        return alert.state == Alert.State.RESOLVED
+
+    eventually(resolved, "the alert resolved", timeout=60, pause=1)
+
+    def healthy() -> bool:
+        collect_round(engine, memory=memory, interval=1)
+        return DeploymentHealth.objects.get(deployment=deployment).health == DeploymentHealth.Health.HEALTHY
+
+    eventually(healthy, "the deployment healthy again", timeout=30, pause=0.5)
+    assert mailoutbox[-1].subject == f"[Agora] Resolved: Health check failing on {deployment.name}/app"
 
 
 def _facts(**fields: Any) -> NodeFacts:
