@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from config.crypto import decrypt_json, encrypt_json
 from config.errors import AgoraError
-from monitoring.fluentd.protocol import Entry, Frame, Limits, Ping, check_ping
-from monitoring.fluentd.records import PLATFORM_TAG, claimed_deployment, line_of
+from monitoring.fluentd.protocol import Entry, Frame, Limits, Ping, check_ping, clean_text
+from monitoring.fluentd.records import DEPLOYMENT_LENGTH, claimed_deployment, line_of
 from monitoring.models import ForwardChunk, ForwardKey
+from monitoring.platform_log import PLATFORM_TAG
 from monitoring.store import Line, get_store
 from orchestrator.models import Deployment
 
@@ -86,6 +87,9 @@ def authenticate(ping: Ping, *, nonce: bytes, auth_salt: bytes, address: str) ->
     if not ping.username:
         log.warning("fluentd: %s sent no username; it must name a deployment", address)
         return Verdict(None, "the username must name the deployment the logs belong to")
+    if len(ping.username) > DEPLOYMENT_LENGTH or clean_text(ping.username) != ping.username:
+        log.warning("fluentd: %s named %r, which cannot be a deployment", address, clean_text(ping.username[:40]))
+        return Verdict(None, REFUSED)
     owner = Deployment.objects.filter(pk=ping.username).values_list("owner", flat=True).first()
     if owner is None:
         log.warning("fluentd: %s named deployment %r, which does not exist", address, ping.username[:40])

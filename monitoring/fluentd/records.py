@@ -18,9 +18,6 @@ from monitoring.fluentd.protocol import Entry, clean_text
 from monitoring.models import LogLine
 from monitoring.store import Line
 
-# The tag of the platform's own events (monitoring.platform_log sends them with it).
-PLATFORM_TAG = "agora.platform"
-
 MESSAGE_KEYS = ("log", "message", "msg", "MESSAGE")
 LEVEL_KEYS = ("level", "severity", "levelname", "log_level", "loglevel")
 LEVELS = {

@@ -41,6 +41,7 @@ from monitoring.fluentd.protocol import (
     Limits,
     ProtocolError,
     ack,
+    clean_text,
     helo,
     parse_frame,
     parse_ping,
@@ -327,7 +328,8 @@ class Receiver:
         if verdict.deployment_id is None:
             self.stats["refused handshakes"] += 1
             raise _Closing
-        log.info("fluentd: %s (%s) ships for deployment %s", address, ping.hostname[:100], verdict.deployment_id)
+        hostname = clean_text(ping.hostname[:100])
+        log.info("fluentd: %s (%s) ships for deployment %s", address, hostname, verdict.deployment_id)
         return ingest.Peer(address=address, trusted=False, deployment_id=verdict.deployment_id)
 
     @staticmethod

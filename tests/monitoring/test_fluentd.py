@@ -372,7 +372,9 @@ def test_handshake_binds_the_connection_to_the_named_deployment(ours: Deployment
     ]
 
 
-@pytest.mark.parametrize("case", ["wrong key", "another owner's deployment", "wrong password", "no such deployment"])
+@pytest.mark.parametrize(
+    "case", ["wrong key", "another owner's deployment", "wrong password", "no such deployment", "not a deployment id"]
+)
 def test_handshake_refusals_store_nothing(case: str, ours: Deployment, theirs: Deployment) -> None:
     key = ingest.forward_key_issue(owner="barcelona")
     ingest.forward_key_issue(owner="madrid")
@@ -383,8 +385,10 @@ def test_handshake_refusals_store_nothing(case: str, ours: Deployment, theirs: D
         username = theirs.pk  # barcelona's key cannot ship madrid's logs
     elif case == "wrong password":
         password = "something else"
-    else:
+    elif case == "no such deployment":
         username = "dnope"
+    else:
+        username = "x" * 500
     with serving(trusted=()) as receiver:
         client = Client(receiver.port)
         answer = handshake(client, username=username, shared_key=shared_key, password=password)
