@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -30,6 +32,9 @@ def catalogue_index(request: HttpRequest) -> HttpResponse:
     # The search box asks for the results only; a plain GET (no JavaScript, or a reload) gets the page.
     if is_htmx(request, target="results"):
         response = render(request, "portal/catalogue/_results.html", context)
+        # The address bar shows the search without its empty fields (?q=forms, not ?category=&tag=&q=forms).
+        kept = {name: value for name, value in request.GET.items() if str(value).strip()}
+        response["HX-Push-Url"] = request.path + (f"?{urlencode(kept)}" if kept else "")
     else:
         context["facets"] = portal_selectors.catalogue_facets()
         response = render(request, "portal/catalogue/index.html", context)

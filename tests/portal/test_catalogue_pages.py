@@ -53,6 +53,8 @@ def test_search_answers_the_results_alone_to_htmx_and_the_whole_page_otherwise(
     assert "<html" not in body
     assert "Parking Sensors" in body and "Citizen Forms" not in body
     assert "HX-Request" in partial["Vary"]
+    tidy = client.get(CATALOGUE, {"q": "parking", "tag": ""}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results")
+    assert tidy["HX-Push-Url"] == "/?q=parking"
     # Without JavaScript the same form is a plain GET that answers the whole page.
     whole = client.get(CATALOGUE, {"q": "parking"}).content.decode()
     assert "<html" in whole and "Parking Sensors" in whole and "Citizen Forms" not in whole
