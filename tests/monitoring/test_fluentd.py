@@ -9,6 +9,7 @@ import contextlib
 import datetime
 import gzip
 import hashlib
+import io
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 import msgpack  # type: ignore[import-untyped]
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from fluent import sender  # type: ignore[import-untyped]
 
@@ -39,7 +41,7 @@ from monitoring.fluentd.protocol import (
     parse_ping,
 )
 from monitoring.fluentd.server import Receiver, ReceiverConfig, parse_bind, parse_trusted
-from monitoring.models import ForwardChunk, LogLine
+from monitoring.models import ForwardChunk, ForwardKey, LogLine
 from orchestrator.models import Deployment
 from tests.crane.conftest import BUSYBOX, needs_docker
 
@@ -532,6 +534,20 @@ def test_a_docker_container_with_the_fluentd_log_driver_gets_its_lines_stored(
         assert any(line.time.microsecond for line in stored)
     else:
         assert ForwardChunk.objects.count() == 0
+
+
+def test_the_command_issues_a_key_that_the_handshake_accepts(ours: Deployment) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("fluentd", issue_key="barcelona", stdout=out, stderr=err)
+    key = out.getvalue().strip()
+    assert len(key) >= 40 and key not in err.getvalue()
+    assert ForwardKey.objects.get(owner="barcelona").shared_key_encrypted != key  # encrypted at rest
+    with serving(trusted=()) as receiver:
+        client = Client(receiver.port)
+        assert handshake(client, username=ours.pk, shared_key=key)[1] is True
+        client.close()
+    with pytest.raises(CommandError, match="is not an organization slug"):
+        call_command("fluentd", issue_key="Not A Slug")
 
 
 def test_the_command_serves_until_sigterm(ours: Deployment) -> None:
