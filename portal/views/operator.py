@@ -233,15 +233,21 @@ def targets(request: HttpRequest) -> HttpResponse:
 
 class DeploymentFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label=gettext_lazy("Id or name"))
-    state = django_filters.ChoiceFilter(choices=Deployment.State.choices, label=gettext_lazy("State"))
+    state = django_filters.ChoiceFilter(
+        choices=Deployment.State.choices, label=gettext_lazy("State"), empty_label=gettext_lazy("Any state")
+    )
     target = django_filters.ModelChoiceFilter(
-        queryset=Target.objects.order_by("name"), to_field_name="name", label=gettext_lazy("Cloud")
+        queryset=Target.objects.order_by("name"),
+        to_field_name="name",
+        label=gettext_lazy("Cloud"),
+        empty_label=gettext_lazy("Any cloud"),
     )
     owner = django_filters.ModelChoiceFilter(
         queryset=Organization.objects.filter(kind=Organization.Kind.PUBLIC_ADMINISTRATION).order_by("name"),
         to_field_name="slug",
         method="by_owner",
         label=gettext_lazy("Owner"),
+        empty_label=gettext_lazy("Any owner"),
     )
 
     class Meta:
@@ -290,7 +296,10 @@ def deployments(request: HttpRequest) -> HttpResponse:
 
 class AuditFilterSet(django_filters.FilterSet):
     organization = django_filters.ModelChoiceFilter(
-        queryset=Organization.objects.order_by("name"), to_field_name="slug", label=gettext_lazy("Organization")
+        queryset=Organization.objects.order_by("name"),
+        to_field_name="slug",
+        label=gettext_lazy("Organization"),
+        empty_label=gettext_lazy("Any organization"),
     )
     actor = django_filters.CharFilter(field_name="actor_name", label=gettext_lazy("Who (user name)"))
     action = django_filters.CharFilter(

@@ -3,6 +3,7 @@ reviews it and approves it, and the service appears in the catalogue. In Chromiu
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -10,10 +11,14 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import FilePayload, Page, expect
 
 from catalogue import services
 from catalogue.models import Service, ServiceVersion
+from crane.models import Target
+from monitoring.models import TargetHealth
+from orchestrator.models import Deployment
 from tests.conftest import DOCKER_TEMPLATE, INVALID_TEMPLATE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,8 +98,21 @@ def test_an_operator_approves_a_submitted_version_and_it_enters_the_catalogue(
     expect(page.get_by_role("status").first).to_contain_text("Noise Maps 1.0.0 is published")
     expect(page.get_by_text("No version waits for review.")).to_be_visible()
 
-    for name, path in (("clouds", "/operate/clouds/"), ("deployments", "/operate/deployments/")):
-        visit(path, name)
+    # The other operator pages, with something in them: a cloud with its health, a failed deployment.
+    cloud = Target.objects.create(name="eu-west", provider="OpenStack", public_host="127.0.0.1", endpoint="unix:///x")
+    now = timezone.now()
+    TargetHealth.objects.bulk_create(
+        TargetHealth(target=cloud, time=now - dt.timedelta(minutes=m), reachable=m != 2, nodes_ready=2, error="")
+        for m in range(5)
+    )
+    failed = Deployment.objects.create(
+        name="barcelona/forms", owner="barcelona", target=cloud, template=b"", template_sha256="0" * 64, state="failed"
+    )
+    visit("/operate/clouds/", "clouds")
+    expect(page.locator("table.health-timeline tbody tr")).to_have_count(5)
+    visit("/operate/deployments/?state=failed", "deployments")
+    page.get_by_role("link", name=failed.pk).click()
+    seen("a-deployment")
     visit("/operate/audit/?action=version.", "audit-trail")
     expect(page.locator("table.audit")).to_contain_text("version.published")
 
