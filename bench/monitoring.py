@@ -10,6 +10,7 @@
 3. Search latency over those lines: the newest page of the largest deployment, words common,
    rare and absent, a level filter, and the tenth page through cursors (median and 95th
    percentile of several runs).
+4. Metric read latency over those samples: `latest` and `series` of one deployment.
 
 The bench uses a scratch PostgreSQL database of its own (bench_monitoring, or the database named by
 BENCH_DATABASE_URL), created and migrated at start and dropped at the end.
@@ -230,6 +231,38 @@ def search_latency(store: DatabaseStore, *, runs: int) -> dict[str, tuple[float,
     return results
 
 
+def _timed(runs: int, work: Callable[[], object]) -> tuple[float, float]:
+    work()  # warm: the first call pays for plans and cold pages
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[int(0.95 * (len(timings) - 1))]
+
+
+def metric_read_latency(
+    store: DatabaseStore, *, samples: int, round_size: int, runs: int
+) -> dict[str, tuple[float, float]]:
+    """Per read of one deployment's samples: (median ms, 95th percentile ms)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE monitoring_metricsample")
+    deployment = OTHERS[0]
+    end = START + datetime.timedelta(seconds=15 * (samples // round_size))
+    return {
+        "latest": _timed(runs, lambda: store.latest(deployment)),
+        "series, whole time, 60 buckets": _timed(
+            runs,
+            lambda: store.series(deployment, node=None, since=START, until=end, bucket=(end - START) / 60),
+        ),
+        "series of a node, 1 minute buckets": _timed(
+            runs,
+            lambda: store.series(deployment, node="web", since=START, until=end, bucket=datetime.timedelta(minutes=1)),
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=300_000, help="log lines written in all")
@@ -256,7 +289,13 @@ def main() -> None:
         )
         print(f"search over {args.lines:,} lines ({args.lines // 2:,} in the deployment searched), ms:")
         for label, (median, p95, count) in search_latency(store, runs=args.runs).items():
-            print(f"  {label:<28} median {median:7.1f}   p95 {p95:7.1f}   ({count} lines)")
+            print(f"  {label:<36} median {median:7.1f}   p95 {p95:7.1f}   ({count} lines)")
+        rounds = args.samples // args.round
+        print(f"metric reads of one deployment ({rounds:,} rounds 15 s apart), ms:")
+        for label, (median, p95) in metric_read_latency(
+            store, samples=args.samples, round_size=args.round, runs=args.runs
+        ).items():
+            print(f"  {label:<36} median {median:7.1f}   p95 {p95:7.1f}")
 
 
 if __name__ == "__main__":
