@@ -8,8 +8,7 @@ and paginated, and each page reads in a fixed number of queries whatever the num
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
@@ -31,12 +30,9 @@ from catalogue.models import AuditEvent, Organization, ServiceVersion
 from config.errors import AgoraError
 from crane.models import Target
 from monitoring.models import TargetHealth
-from orchestrator.inputs import check_input_values
 from orchestrator.models import Deployment, Step
-from orchestrator.plan import PlannedStep
-from orchestrator.services import plan_for
 from portal.context import is_operator
-from portal.views.publisher import AnnotatedSource, actor_of, page_of, stored_source
+from portal.views.publisher import AnnotatedSource, actor_of, page_of, plan_preview, stored_source
 
 DEPLOYMENTS_PER_PAGE = 50
 AUDIT_PER_PAGE = 50
@@ -55,63 +51,6 @@ def operator_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return login_required(checked)
-
-
-# --- the plan of a submitted version ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlanPreview:
-    """What deploying the version would do, level by level, as `manage.py tosca plan` prints it.
-
-    A template may require inputs without defaults; the preview gives them sample values (listed in
-    `samples`) because the steps and their order depend on the template, not on the values.
-    """
-
-    levels: list[list[PlannedStep]] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-    samples: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-
-
-def sample_value(spec: Mapping[str, Any]) -> Any:
-    """A value of the input's type that meets its simplest constraints, for a preview only."""
-    for constraint in spec.get("constraints") or []:
-        for op, arg in constraint.items():
-            if op == "valid_values" and arg:
-                return arg[0]
-            if op in ("equal", "greater_or_equal"):
-                return arg
-            if op == "in_range" and isinstance(arg, list) and arg:
-                return arg[0]
-            if op == "greater_than" and isinstance(arg, int | float):
-                return arg + 1
-            if op == "min_length" and isinstance(arg, int):
-                return "x" * arg
-    return {
-        "integer": 1,
-        "float": 1.0,
-        "boolean": False,
-        "scalar-unit.size": "1 GB",
-        "scalar-unit.time": "30 s",
-        "list": [],
-        "map": {},
-    }.get(str(spec.get("type", "string")), "sample")
-
-
-def plan_preview(version: ServiceVersion) -> PlanPreview:
-    schema: dict[str, dict[str, Any]] = version.inputs_schema or {}
-    _values, missing = check_input_values(schema, {})
-    samples = {error.input: sample_value(schema[error.input]) for error in missing if error.input in schema}
-    with version.template.open("rb") as stored:
-        template = stored.read()
-    try:
-        plan = plan_for(template, version.template_filename, samples)
-    except AgoraError as exc:
-        details = exc.details if isinstance(exc.details, dict) else {}
-        reasons = [str(v) for v in details.values() if isinstance(v, str)] or [exc.message]
-        return PlanPreview(samples=samples, problems=reasons)
-    return PlanPreview(levels=plan.levels(), outputs=list(plan.outputs), samples=samples)
 
 
 # --- the approval queue and the review ------------------------------------------------------------------

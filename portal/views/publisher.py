@@ -28,6 +28,9 @@ from catalogue import selectors, services
 from catalogue.api.views import read_upload
 from catalogue.models import Organization, Service, ServiceVersion, Subscription
 from config.errors import AgoraError
+from orchestrator.inputs import check_input_values
+from orchestrator.plan import PlannedStep
+from orchestrator.services import plan_for
 from orchestrator.tosca.csar import is_zip
 from portal.context import require_membership
 
@@ -117,6 +120,63 @@ def stored_source(version: ServiceVersion) -> AnnotatedSource:
         data = stored.read()
     problems = version.validation_report.get("problems", [])
     return annotate(source_text(data), problems, version.template_filename)
+
+
+# --- what deploying a version would do ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    """What deploying the version would do, level by level, as `manage.py tosca plan` prints it.
+
+    A template may require inputs without defaults; the preview gives them sample values (listed in
+    `samples`) because the steps and their order depend on the template, not on the values.
+    """
+
+    levels: list[list[PlannedStep]] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    samples: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def sample_value(spec: Mapping[str, Any]) -> Any:
+    """A value of the input's type that meets its simplest constraints, for a preview only."""
+    for constraint in spec.get("constraints") or []:
+        for op, arg in constraint.items():
+            if op == "valid_values" and arg:
+                return arg[0]
+            if op in ("equal", "greater_or_equal"):
+                return arg
+            if op == "in_range" and isinstance(arg, list) and arg:
+                return arg[0]
+            if op == "greater_than" and isinstance(arg, int | float):
+                return arg + 1
+            if op == "min_length" and isinstance(arg, int):
+                return "x" * arg
+    return {
+        "integer": 1,
+        "float": 1.0,
+        "boolean": False,
+        "scalar-unit.size": "1 GB",
+        "scalar-unit.time": "30 s",
+        "list": [],
+        "map": {},
+    }.get(str(spec.get("type", "string")), "sample")
+
+
+def plan_preview(version: ServiceVersion) -> PlanPreview:
+    schema: dict[str, dict[str, Any]] = version.inputs_schema or {}
+    _values, missing = check_input_values(schema, {})
+    samples = {error.input: sample_value(schema[error.input]) for error in missing if error.input in schema}
+    with version.template.open("rb") as stored:
+        template = stored.read()
+    try:
+        plan = plan_for(template, version.template_filename, samples)
+    except AgoraError as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        reasons = [str(v) for v in details.values() if isinstance(v, str)] or [exc.message]
+        return PlanPreview(samples=samples, problems=reasons)
+    return PlanPreview(levels=plan.levels(), outputs=list(plan.outputs), samples=samples)
 
 
 # --- forms: the shape of the input; the rules are in catalogue.services --------------------------------
@@ -324,6 +384,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "version": version,
             "service": version.service,
             "source": stored_source(version),
+            "plan": plan_preview(version) if version.is_deployable else None,
             "can_submit": version.state == ServiceVersion.State.DRAFT and version.is_deployable,
         },
     )

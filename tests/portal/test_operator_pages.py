@@ -16,7 +16,7 @@ from catalogue.models import AuditEvent, Organization, Service, ServiceVersion
 from crane.models import Target
 from monitoring.models import TargetHealth
 from orchestrator.models import Deployment, Step
-from portal.views.operator import sample_value
+from portal.views.publisher import sample_value
 from tests.conftest import DOCKER_TEMPLATE, actor, upload
 from tests.portal.conftest import by_class, by_id, client_of, queries_for, text_of
 

@@ -209,6 +209,8 @@ def test_a_pasted_valid_template_is_stored_as_a_draft(alice_client: Client, serv
     assert version.changelog == "First."
     page = alice_client.get(version_url(version))
     assert "Submit for review" in page.content.decode()
+    # What deploying it would do, before it is submitted.
+    assert "Level 1 (2 steps in parallel)" in text_of(by_class(page, "plan-levels")[0])
 
 
 def test_an_invalid_csar_lists_each_problem_with_its_member_and_line(alice_client: Client, service: Service) -> None:
