@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from django import forms
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +19,7 @@ from config.crypto import decrypt_json
 from monitoring.models import Alert, AlertRule, DeploymentHealth
 from monitoring.store import Line, Sample, get_store
 from orchestrator.models import Deployment, Step
+from portal.forms import input_field
 from tests.conftest import DOCKER_TEMPLATE, actor, upload
 from tests.factories import MembershipFactory, UserFactory
 from tests.portal.conftest import by_class, by_id, client_of, queries_for, text_of
@@ -488,3 +490,53 @@ def test_subscription_page_queries_do_not_grow_with_alerts_and_lines(bob: Any, s
     for kind in (AlertRule.Kind.MEMORY, AlertRule.Kind.RESTARTING, AlertRule.Kind.UNHEALTHY):
         Alert.objects.create(deployment_id=subscription.deployment_id, kind=kind, message="m", raised_at=timezone.now())
     assert queries_for(client, url) == few
+
+
+# --- fields from input types (pure) -------------------------------------------------------------------
+
+
+def test_each_input_type_gets_its_control_and_the_browsers_checks() -> None:
+    number = input_field("n", {"type": "integer", "constraints": [{"greater_than": 0}, {"less_than": 10}]})
+    assert isinstance(number, forms.IntegerField) and number.required
+    assert (number.widget.attrs["min"], number.widget.attrs["max"]) == (1, 9)
+    ratio = input_field("r", {"type": "float", "default": 0.5, "constraints": [{"in_range": [0, 1]}]})
+    assert isinstance(ratio, forms.FloatField) and not ratio.required and ratio.initial == 0.5
+    assert (ratio.widget.attrs["min"], ratio.widget.attrs["max"], ratio.widget.attrs["step"]) == (0, 1, "any")
+    choice = input_field("c", {"type": "string", "default": "b", "constraints": [{"valid_values": ["a", "b"]}]})
+    assert isinstance(choice, forms.ChoiceField) and [v for v, _ in list(choice.choices)] == ["", "a", "b"]  # type: ignore[arg-type]
+    flag = input_field("f", {"type": "boolean", "default": False})
+    assert isinstance(flag, forms.ChoiceField) and flag.initial == "false"
+    listing = input_field("l", {"type": "list", "default": ["x", "y"]})
+    assert isinstance(listing.widget, forms.Textarea) and listing.initial == "- x\n- y"
+    text = input_field("t", {"type": "string", "constraints": [{"pattern": "[a-z]+"}, {"min_length": 2}]})
+    assert (text.widget.attrs["pattern"], text.widget.attrs["minlength"]) == ("[a-z]+", 2)
+    size = input_field("s", {"type": "scalar-unit.size", "default": "64 MB"})
+    assert size.widget.attrs["placeholder"] == "512 MB" and size.initial == "64 MB"
+    secret = input_field("p", {"type": "string", "secret": True, "default": None, "has_default": True})
+    assert isinstance(secret.widget, forms.PasswordInput) and not secret.required and secret.initial is None
+    assert "between 0 and 1" in str(ratio.help_text)
+    assert input_field("i", {"type": "integer"}).widget.attrs["step"] == 1
+
+
+def test_my_services_follow_the_organization_acted_for(
+    mallory: Any, bob: Any, subscription: Subscription, published_version: ServiceVersion
+) -> None:
+    girona = Organization.objects.get(slug="girona")
+    services.subscription_create(
+        actor=actor(mallory), subscriber=girona, version=published_version, name="girona-forms", inputs={}
+    )
+    MembershipFactory.create(user=mallory, organization=subscription.subscriber, role=Membership.Role.VIEWER)
+    client = client_of(mallory)
+    url = reverse("portal:subscriptions")
+    client.post(reverse("portal:organization-switch"), {"organization": girona.pk})
+    listed = text_of(by_id(client.get(url), "main"))
+    assert "girona-forms" in listed and "forms" not in listed.replace("girona-forms", "")
+    client.post(reverse("portal:organization-switch"), {"organization": subscription.subscriber_id})
+    listed = text_of(by_id(client.get(url), "main"))
+    assert "girona-forms" not in listed and "forms" in listed
+    # A viewer of Barcelona reads its subscription but may not change it.
+    assert client.get(reverse("portal:subscription", args=[subscription.pk])).status_code == 200
+    refused = client.post(reverse("portal:subscription-unsubscribe", args=[subscription.pk]), follow=True)
+    assert "You need to be administrator or editor of City of Barcelona" in refused.content.decode()
+    subscription.refresh_from_db()
+    assert subscription.state == Subscription.State.ACTIVE
