@@ -117,6 +117,9 @@ class ReceiverConfig:
         return cls(**values)
 
 
+_END = object()
+
+
 class _Closing(Exception):
     """The connection ends without a reason worth a warning."""
 
@@ -136,6 +139,7 @@ class Receiver:
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[Any], _Connection] = {}
         self._per_address: collections.Counter[str] = collections.Counter()
+        self._slots = asyncio.Semaphore(config.workers)
         self._closing = False
         self._purger: asyncio.Task[None] | None = None
 
@@ -270,14 +274,22 @@ class Receiver:
                     raise ProtocolError(f"closed in the middle of a message ({decoder.pending} bytes received)")
                 return
             decoder.feed(data)
-            for message in decoder:
-                frame = parse_frame(message)
-                if frame is None:
-                    continue
-                connection.busy = True
-                stored = await self._db(ingest.store_frame, frame, peer, self.config.limits)
-                self.stats["lines"] += stored.lines
-                self.stats["duplicate chunks" if stored.duplicate else "messages"] += 1
+            messages = iter(decoder)
+            while True:
+                # A message becomes Python objects only once a worker can take it: however many
+                # connections wait, at most `workers` decoded messages exist at a time.
+                async with self._slots:
+                    message = next(messages, _END)
+                    if message is _END:
+                        break
+                    frame = parse_frame(message)
+                    if frame is None:
+                        continue  # a heartbeat
+                    connection.busy = True
+                    stored = await self._db(ingest.store_frame, frame, peer, self.config.limits)
+                    self.stats["lines"] += stored.lines
+                    self.stats["duplicate chunks" if stored.duplicate else "messages"] += 1
+                # Outside the slot: a client slow to read its acks holds up only itself.
                 if frame.options.chunk:
                     writer.write(ack(frame.options.chunk))
                     await asyncio.wait_for(writer.drain(), self.config.write_timeout)
