@@ -156,6 +156,11 @@ class Receiver:
         trusted = ", ".join(str(network) for network in self.config.trusted) or "none"
         log.info("fluentd: listening on %s:%s (trusted without handshake: %s)", self.config.host, self.port, trusted)
 
+    @property
+    def storing(self) -> int:
+        """Connections whose message is being stored right now."""
+        return sum(connection.busy for connection in list(self._connections.values()))
+
     async def close(self, *, grace: float = 10.0) -> None:
         """Stops accepting, lets messages being stored finish (up to `grace` seconds), then ends every connection."""
         self._closing = True
@@ -163,6 +168,8 @@ class Receiver:
             self._server.close()
         if self._purger is not None:
             self._purger.cancel()
+        if self.storing:
+            log.info("fluentd: stopping; %s messages being stored may finish first", self.storing)
         for task, connection in list(self._connections.items()):
             if not connection.busy:
                 task.cancel()

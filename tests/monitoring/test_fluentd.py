@@ -484,6 +484,29 @@ def test_connections_beyond_the_limit_per_address_are_refused_unless_trusted(our
     assert len(lines()) == 6
 
 
+def test_stopping_lets_a_message_being_stored_finish_and_be_acknowledged(ours: Deployment) -> None:
+    limits = Limits(max_frame_bytes=8 * 1024 * 1024, max_decompressed_bytes=8 * 1024 * 1024)
+    receiver = Receiver(ReceiverConfig(host="127.0.0.1", port=0, limits=limits, trusted=LOOPBACK))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(receiver.start(), loop).result(10)
+        entry = [1_767_322_800, {"log": "x" * 40, "agora.deployment": ours.pk}]
+        client = Client(receiver.port, timeout=60)
+        client.send(["app", packed(*[entry] * 40_000), {"chunk": "big"}])
+        eventually(lambda: receiver.storing, "the receiver storing the chunk", timeout=30)
+        asyncio.run_coroutine_threadsafe(receiver.close(grace=60), loop).result(90)
+        assert client.receive() == {"ack": "big"}
+        assert client.closed_by_receiver()
+        client.close()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    assert LogLine.objects.count() == 40_000
+
+
 @needs_docker
 @pytest.mark.docker
 @pytest.mark.parametrize(
