@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from monitoring.store import LogQuery, get_store
 from orchestrator.models import Deployment
 from tests.crane.conftest import web
 from tests.monitoring import collector_fixtures
-from tests.monitoring.collector_fixtures import Deployments, eventually, needs_swarm, service
+from tests.monitoring.collector_fixtures import CuttableProxy, Deployments, eventually, needs_swarm, service
 
 # The fixtures this module uses, found by pytest under these names.
 engine = collector_fixtures.engine
@@ -39,8 +40,8 @@ def _all_lines(deployment_id: str, text: str = "") -> list[str]:
     return [line.message for line in page.lines]
 
 
-def _more_than(deployment_id: str, count: int) -> Callable[[], bool]:
-    return lambda: len(_all_lines(deployment_id, "tick=")) > count
+def _more_than(deployment_id: str, count: int, prefix: str = "tick=") -> Callable[[], bool]:
+    return lambda: len(_all_lines(deployment_id, prefix)) > count
 
 
 @needs_swarm
@@ -157,17 +158,26 @@ def test_monitor_once_records_a_round_and_reads_the_logs(engine: Target, monitor
     assert get_store().latest(deployment.pk)["app"].memory_bytes
 
 
+def _monitor_env(port: int | None = None) -> dict[str, str]:
+    """The environment of a `manage.py monitor` process on the test database (committed to: transactional_db)."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host = "127.0.0.1" if port else db["HOST"] or "127.0.0.1"
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}{password}@{host}:{port or db['PORT'] or 5432}/{db['NAME']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _numbers(deployment_id: str, prefix: str) -> list[int]:
+    return sorted(int(line.removeprefix(prefix)) for line in _all_lines(deployment_id, prefix))
+
+
 def test_the_monitor_process_collects_until_sigterm_and_a_new_one_resumes_the_log(
     engine: Target, monitored: Deployments, tmp_path: Path
 ) -> None:
-    db = connection.settings_dict  # the test database, committed to (transactional_db)
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
-        f"{db['NAME']}",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = _monitor_env()
     script = 'i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "tick=$i"; sleep 0.1; done; exec sleep 600'
     deployment = monitored.create(engine, service("ticker", script))
     command = [sys.executable, "manage.py", "monitor", "--target", engine.name, "--interval", "1"]
@@ -191,8 +201,50 @@ def test_the_monitor_process_collects_until_sigterm_and_a_new_one_resumes_the_lo
         return any(line == "tick=60" for line in _all_lines(deployment.pk, "tick="))
 
     eventually(all_printed, "the last line stored", timeout=30)
-    numbers = sorted(int(line.removeprefix("tick=")) for line in _all_lines(deployment.pk, "tick="))
-    assert numbers == list(range(1, 61))
+    assert _numbers(deployment.pk, "tick=") == list(range(1, 61))
+
+
+def test_the_monitor_outlives_a_database_outage_and_loses_no_line(
+    engine: Target, monitored: Deployments, tmp_path: Path
+) -> None:
+    db = connection.settings_dict
+    proxy = CuttableProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    script = 'i=0; while [ $i -lt 150 ]; do i=$((i+1)); echo "beat=$i"; sleep 0.1; done; exec sleep 600'
+    deployment = monitored.create(engine, service("beater", script))
+    command = [sys.executable, "manage.py", "monitor", "--target", engine.name, "--interval", "1"]
+    output = tmp_path / "monitor.log"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=Path(__file__).resolve().parents[2], env=_monitor_env(proxy.port), stdout=out, stderr=out
+        )
+        try:
+            eventually(_more_than(deployment.pk, 0, "beat="), "first lines stored", timeout=30)
+            proxy.cut()
+            rounds = CollectorHeartbeat.objects.get(target=engine).last_round_at
+            time.sleep(4)  # the container prints on; the collector can store nothing
+            assert process.poll() is None, output.read_text()
+            stalled = len(_all_lines(deployment.pk, "beat="))
+            proxy.restore()
+            eventually(_more_than(deployment.pk, stalled, "beat="), "lines stored again", timeout=60)
+            eventually(
+                lambda: CollectorHeartbeat.objects.get(target=engine).last_round_at > rounds, "rounds again", timeout=60
+            )
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0, output.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            proxy.close()
+    log = output.read_text()
+    assert "cannot use the database" in log or "the database is away" in log  # the outage was seen, and outlived
+
+    def all_printed() -> bool:
+        call_command("monitor", "--target", engine.name, "--once")
+        return "beat=150" in _all_lines(deployment.pk, "beat=")
+
+    eventually(all_printed, "the last line stored", timeout=30)
+    assert _numbers(deployment.pk, "beat=") == list(range(1, 151))
 
 
 def test_monitor_refuses_an_unknown_target(transactional_db: None) -> None:

@@ -16,8 +16,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -31,6 +32,21 @@ log = logging.getLogger(__name__)
 
 PURGE_EVERY = datetime.timedelta(hours=1)
 MAX_PAUSE_SECONDS = 300.0
+_T = TypeVar("_T")
+
+
+def _when_the_database_answers(query: Callable[[], _T], stop: threading.Event) -> _T | None:
+    """The query's answer, asked again with a growing pause while the database is away (started beside it)."""
+    pause = 1.0
+    while True:
+        try:
+            return query()
+        except DatabaseError as exc:
+            log.warning("the collector waits for the database: %s", str(exc).strip())
+            close_old_connections()
+        if stop.wait(pause):
+            return None
+        pause = min(pause * 2, 30.0)
 
 
 class Command(BaseCommand):
@@ -49,13 +65,21 @@ class Command(BaseCommand):
         if interval <= 0:
             raise CommandError("--interval must be a positive number of seconds.")
         names: list[str] = options["target"]
-        missing = sorted(set(names) - set(Target.objects.filter(name__in=names).values_list("name", flat=True)))
-        if missing:
-            raise CommandError(f"No such target: {', '.join(missing)}. See `manage.py crane targets`.")
         stop = threading.Event()
         if not options["once"]:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stop.set())
+
+        def target_names() -> set[str]:
+            return set(Target.objects.values_list("name", flat=True))
+
+        # A one-off run fails at once without a database; a long-running one waits for it.
+        known = target_names() if options["once"] else _when_the_database_answers(target_names, stop)
+        if known is None:
+            return  # asked to stop before the database answered
+        missing = sorted(set(names) - known)
+        if missing:
+            raise CommandError(f"No such target: {', '.join(missing)}. See `manage.py crane targets`.")
         followers = LogFollowers(follow=not options["once"])
         memories: dict[int, RoundMemory] = {}
         last_purge: datetime.datetime | None = None
@@ -70,7 +94,9 @@ class Command(BaseCommand):
                     for target, report in reports:
                         if report is not None and report.reachable:
                             followers.sync(target, report.containers)
-                    if last_purge is None or timezone.now() - last_purge >= PURGE_EVERY:
+                    # Only after a full round: cursors of containers a failed round did not list must stay.
+                    complete = all(report is not None for _, report in reports)
+                    if complete and (last_purge is None or timezone.now() - last_purge >= PURGE_EVERY):
                         live = [c.id for _, report in reports if report is not None for c in report.containers]
                         removed = purge(now=timezone.now(), targets_watched=watched, live=live)
                         last_purge = timezone.now()
@@ -103,6 +129,9 @@ class Command(BaseCommand):
             collector = f"{name}/{target.name}" if name else default_name(target)
             try:
                 report = collect_round(target, memory=memory, collector=collector, interval=interval)
+            except DatabaseError as exc:
+                log.warning("round of target %s: the database is away (%s)", target.name, str(exc).strip())
+                return None
             except Exception:
                 log.exception("round of target %s failed", target.name)
                 return None
