@@ -17,12 +17,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
 
 from catalogue import selectors, services
 from catalogue.api.views import read_upload
@@ -391,10 +390,11 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def version_submit(request: HttpRequest, pk: int) -> HttpResponse:
     membership = require_membership(request, kinds=PUBLISHER_KINDS)
     version = get_object_or_404(_my_versions(request, membership.organization), pk=pk)
+    if request.method != "POST":  # checked after the lookup: to anyone else the address does not exist at all
+        return HttpResponseNotAllowed(["POST"])
     try:
         services.version_submit(actor=actor_of(request), version=version)
     except AgoraError as exc:

@@ -16,7 +16,7 @@ from django.http.response import HttpResponseBase
 from django.test import Client
 from django.test.html import Element, parse_html
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, reverse
 
 from catalogue.models import Organization
 
@@ -54,6 +54,11 @@ def mallory_client(mallory: Any) -> Client:
     client = client_of(mallory)
     act_for(client, Organization.objects.get(slug="rival-soft"))
     return client
+
+
+def routes(urlpatterns: list[URLPattern | URLResolver]) -> dict[str, str]:
+    """{name: pattern} of a URL module's pages, for batteries that must cover routes added later too."""
+    return {p.name: str(p.pattern) for p in urlpatterns if isinstance(p, URLPattern) and p.name}
 
 
 def queries_for(client: Client, url: str) -> int:

@@ -16,9 +16,10 @@ from catalogue.models import AuditEvent, Organization, Service, ServiceVersion
 from crane.models import Target
 from monitoring.models import TargetHealth
 from orchestrator.models import Deployment, Step
+from portal import urls_operator
 from portal.views.publisher import sample_value
 from tests.conftest import DOCKER_TEMPLATE, actor, upload
-from tests.portal.conftest import by_class, by_id, client_of, queries_for, text_of
+from tests.portal.conftest import by_class, by_id, client_of, queries_for, routes, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,20 @@ def test_only_operators_reach_the_operator_pages(
             assert outsider.get(url).status_code == 404, url
     assert alice_client.post(approve_url(submitted)).status_code == 404
     assert alice_client.post(reject_url(submitted), {"reason": "mine"}).status_code == 404
+    submitted.refresh_from_db()
+    assert submitted.state == ServiceVersion.State.SUBMITTED
+
+
+@pytest.mark.parametrize("route", routes(urls_operator.urlpatterns))
+def test_every_operator_page_is_not_found_for_everyone_else(
+    route: str, alice_client: Client, bob_client: Client, mallory_client: Client, submitted: ServiceVersion
+) -> None:
+    """Every route of portal/urls_operator.py, new ones included, for a publisher, a subscriber and an outsider."""
+    args = [submitted.pk] if "<int:pk>" in routes(urls_operator.urlpatterns)[route] else []
+    url = reverse(f"portal:{route}", args=args)
+    for outsider in (alice_client, bob_client, mallory_client):
+        assert outsider.get(url).status_code == 404
+        assert outsider.post(url, {"reason": "not mine to give"}).status_code == 404
     submitted.refresh_from_db()
     assert submitted.state == ServiceVersion.State.SUBMITTED
 

@@ -11,11 +11,12 @@ from django.urls import reverse
 
 from catalogue import services
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
+from portal import urls_publisher
 from portal.views.publisher import annotate
 from tests.conftest import DOCKER_TEMPLATE, INVALID_TEMPLATE, actor, upload
 from tests.factories import MembershipFactory, UserFactory
 from tests.orchestrator.conftest import make_zip
-from tests.portal.conftest import by_class, by_id, client_of, queries_for, text_of
+from tests.portal.conftest import by_class, by_id, client_of, queries_for, routes, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +78,30 @@ def test_a_published_service_of_another_publisher_is_not_theirs_to_manage(
 ) -> None:
     assert mallory_client.get(service_url(published_version.service)).status_code == 404
     assert mallory_client.get(version_url(published_version)).status_code == 404
+
+
+@pytest.mark.parametrize("route", routes(urls_publisher.urlpatterns))
+def test_every_publisher_page_is_not_found_for_subscribers_and_other_publishers(
+    route: str, bob_client: Client, mallory_client: Client, draft_version: ServiceVersion
+) -> None:
+    """Every route of portal/urls_publisher.py, new ones included: a subscriber reaches none; another
+    publisher reaches only its own lists and forms, never this publisher's service or version."""
+    pattern = routes(urls_publisher.urlpatterns)[route]
+    args: list[object] = []
+    if "<slug:slug>" in pattern:
+        args = [draft_version.service.slug]
+    elif "<int:pk>" in pattern:
+        args = [draft_version.pk]
+    url = reverse(f"portal:{route}", args=args)
+    assert bob_client.get(url).status_code == 404
+    assert bob_client.post(url, {"name": "Sneaky", "version": "9.9.9", "source": DOCKER_TEMPLATE}).status_code == 404
+    if args:
+        assert mallory_client.get(url).status_code == 404
+        assert mallory_client.post(url, {"version": "9.9.9", "source": DOCKER_TEMPLATE}).status_code == 404
+    draft_version.refresh_from_db()
+    assert draft_version.state == ServiceVersion.State.DRAFT
+    assert ServiceVersion.objects.count() == 1
+    assert not Service.objects.filter(name="Sneaky").exists()
 
 
 # --- my services ---------------------------------------------------------------------------------------
@@ -277,6 +302,12 @@ def test_submitting_twice_says_why_it_cannot(alice_client: Client, draft_version
     alice_client.post(submit_url(draft_version))
     response = alice_client.post(submit_url(draft_version), follow=True)
     assert "it can be submitted only when draft" in response.content.decode()
+
+
+def test_submitting_is_a_post(alice_client: Client, draft_version: ServiceVersion) -> None:
+    assert alice_client.get(submit_url(draft_version)).status_code == 405
+    draft_version.refresh_from_db()
+    assert draft_version.state == ServiceVersion.State.DRAFT
 
 
 def test_submitting_needs_the_csrf_token(alice: Any, draft_version: ServiceVersion) -> None:
