@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -227,3 +231,30 @@ def test_pages_speak_spanish_when_asked(client: Client, bob: Any, subscription: 
     assert "0 de 4 pasos hechos" in deployment and "Cronología" in deployment and "Pendiente" in deployment
     mine = signed_in.get(reverse("portal:subscriptions")).content.decode()
     assert "Mis servicios" in mine and "Desconocido" in mine
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "ALLOWED_HOSTS", "HTTPS", "SECURE_COOKIES")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_production_settings_pass_the_deploy_check_and_the_embedded_default_keeps_http() -> None:
+    production = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", DEBUG="0", SECRET_KEY="k" * 20 + "-" + "x7Q" * 10,
+        ALLOWED_HOSTS="agora.example",
+    )  # fmt: skip
+    assert production.returncode == 0, production.stdout + production.stderr
+    show = "from django.conf import settings as s; print(s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, "
+    show += "s.SECURE_HSTS_SECONDS)"
+    embedded = _manage("shell", "-v", "0", "-c", show)
+    assert embedded.stdout.split() == ["False", "False", "0"], embedded.stderr
+    behind_tls = _manage("shell", "-v", "0", "-c", show, ALLOWED_HOSTS="agora.example")
+    assert behind_tls.stdout.split() == ["True", "True", "31536000"], behind_tls.stderr
