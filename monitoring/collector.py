@@ -209,8 +209,12 @@ def collect_round(
         stale_after=3 * interval,
     )
     seconds = time.monotonic() - started
+    name = collector or default_name(target)
+    others = CollectorHeartbeat.objects.filter(target=target, last_round_at__gte=now - 3 * ONE_SECOND * interval)
+    for other in others.exclude(name=name).values_list("name", flat=True):
+        log.warning('collector "%s" watches target %s too: its log lines are stored twice', other, target.name)
     CollectorHeartbeat.objects.update_or_create(
-        name=collector or default_name(target),
+        name=name,
         defaults={"target": target, "last_round_at": now, "round_seconds": seconds, "containers": len(containers)},
     )
     return RoundReport(

@@ -8,6 +8,7 @@ import datetime
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from catalogue.models import Organization
@@ -16,7 +17,7 @@ from crane.models import Target
 from crane.targets import forget_clients
 from monitoring.collector import RoundMemory, collect_round, purge
 from monitoring.health import unreachable_since
-from monitoring.models import Alert, AlertRule, DeploymentHealth, LogCursor, TargetHealth
+from monitoring.models import Alert, AlertRule, CollectorHeartbeat, DeploymentHealth, LogCursor, TargetHealth
 from orchestrator.models import Deployment
 from tests.crane.conftest import MIB, make_target
 from tests.monitoring import collector_fixtures
@@ -111,3 +112,32 @@ def test_retention_removes_old_checks_and_cursors_of_gone_containers(engine: Tar
 
     assert list(TargetHealth.objects.filter(target=engine).values_list("time", flat=True)) == [now]
     assert list(LogCursor.objects.values_list("container_id", flat=True)) == ["still-there"]
+
+
+@pytest.mark.docker
+def test_one_collector_watches_several_targets_even_when_one_is_down(engine: Target, monitored: Deployments) -> None:
+    down = make_target(Target.Mode.ENGINE, endpoint="tcp://127.0.0.1:1")
+    lost = monitored.create(down)
+    fine = monitored.create(engine, service("app", "exec sleep 600"))
+
+    call_command("monitor", "--target", engine.name, "--target", down.name, "--once", "--name", "pair")
+
+    assert TargetHealth.objects.get(target=engine).reachable
+    assert not TargetHealth.objects.get(target=down).reachable
+    assert DeploymentHealth.objects.get(deployment=lost).health == DeploymentHealth.Health.UNKNOWN
+    assert DeploymentHealth.objects.get(deployment=fine).health in (
+        DeploymentHealth.Health.HEALTHY,
+        DeploymentHealth.Health.STARTING,
+    )
+    assert set(CollectorHeartbeat.objects.values_list("name", flat=True)) == {
+        f"pair/{engine.name}",
+        f"pair/{down.name}",
+    }
+
+
+@pytest.mark.docker
+def test_a_second_collector_on_the_same_target_is_told_about(engine: Target, caplog: pytest.LogCaptureFixture) -> None:
+    collect_round(engine, collector="first", interval=15)
+    assert "watches target" not in caplog.text
+    collect_round(engine, collector="second", interval=15)
+    assert f'collector "first" watches target {engine.name} too' in caplog.text
