@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,13 +41,6 @@ CHROMIUM_ARGS = [
 AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 FAILING_IMPACTS = ("serious", "critical")
-# Violations known and reported, waiting for a fix in a file another person owns: (rule, CSS selector).
-# Each is still reported as a warning on every page where it shows; remove the entry once it is fixed.
-KNOWN_VIOLATIONS = {
-    # base.html puts role="status" on the <ul> of messages, so its <li> lose their list; the role belongs on a
-    # wrapping <div>.
-    ("listitem", ".message"),
-}
 TIMEOUT_MS = 15_000
 
 
@@ -141,11 +133,6 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _known(violation: dict[str, Any]) -> bool:
-    targets = {" ".join(node["target"]) for node in violation["nodes"]}
-    return all((violation["id"], target) in KNOWN_VIOLATIONS for target in targets)
-
-
 @pytest.fixture
 def axe(page: Page, visits: Visits) -> Callable[[], None]:
     """Checks the current page; serious or critical violations fail the test with a readable list."""
@@ -154,10 +141,6 @@ def axe(page: Page, visits: Visits) -> Callable[[], None]:
         page.wait_for_load_state("load")
         failing = [v for v in axe_violations(page) if v["impact"] in FAILING_IMPACTS]
         visits.checked.append(_path(page.url))
-        known = [v for v in failing if _known(v)]
-        if known:
-            warnings.warn(f"known accessibility violations on {_path(page.url)}:\n{describe(known)}", stacklevel=2)
-        failing = [v for v in failing if not _known(v)]
         assert not failing, f"accessibility violations on {_path(page.url)}:\n{describe(failing)}"
 
     return check
