@@ -393,13 +393,19 @@ def password_digest(*, auth_salt: bytes, username: str, password: str) -> str:
 
 
 def check_ping(ping: Ping, *, nonce: bytes, auth_salt: bytes, shared_key: str) -> str | None:
-    """Why the PING fails for this key, or None when it proves the key (and the username, with the key as password)."""
+    """Why the PING fails for this key, or None when it proves the key.
+
+    The password is optional: none at all (fluent-bit without `Password`) or the shared key again,
+    which binds the username to the key; any other password is a misconfiguration and fails."""
     expected = shared_key_digest(salt=ping.shared_key_salt, hostname=ping.hostname, nonce=nonce, shared_key=shared_key)
     if not hmac.compare_digest(_raw(ping.shared_key_hexdigest), expected.encode()):
         return "shared_key mismatch"
-    expected = password_digest(auth_salt=auth_salt, username=ping.username, password=shared_key)
-    if not hmac.compare_digest(_raw(ping.password_digest), expected.encode()):
-        return "username/password mismatch: the password is the shared key"
+    given = _raw(ping.password_digest)
+    allowed = (
+        password_digest(auth_salt=auth_salt, username=ping.username, password=password) for password in ("", shared_key)
+    )
+    if given and not any(hmac.compare_digest(given, digest.encode()) for digest in allowed):
+        return "username/password mismatch: the password is the shared key, or none"
     return None
 
 

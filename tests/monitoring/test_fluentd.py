@@ -135,6 +135,7 @@ class Client:
 
 
 def handshake(client: Client, *, username: str, shared_key: str, password: str | None = None) -> list[Any]:
+    # password None: the shared key again, as Agora's documentation tells fluentd users to set it.
     """The client's side of HELO/PING/PONG, computed here independently of the receiver's code."""
     kind, options = client.receive()
     assert kind == "HELO"
@@ -142,7 +143,8 @@ def handshake(client: Client, *, username: str, shared_key: str, password: str |
     assert isinstance(nonce, bytes) and len(nonce) == 16 and auth_salt
     salt = os.urandom(16)
     digest = hashlib.sha512(salt + b"client.example" + nonce + shared_key.encode()).hexdigest()
-    password_hex = hashlib.sha512(auth_salt + username.encode() + (password or shared_key).encode()).hexdigest()
+    password = shared_key if password is None else password
+    password_hex = hashlib.sha512(auth_salt + username.encode() + password.encode()).hexdigest()
     # fluent-bit sends the salt as a str of raw bytes: that is what arrives here too.
     client.sock.sendall(
         msgpack.packb(["PING", "client.example", salt, digest, username, password_hex], use_bin_type=False)
@@ -372,6 +374,14 @@ def test_handshake_binds_the_connection_to_the_named_deployment(ours: Deployment
         (ours.pk, "fluentd", "mine"),
         (ours.pk, "fluentd", "I am Agora"),
     ]
+
+
+def test_the_password_may_be_left_out(ours: Deployment) -> None:
+    key = ingest.forward_key_issue(owner="barcelona")
+    with serving(trusted=()) as receiver:
+        client = Client(receiver.port)
+        assert handshake(client, username=ours.pk, shared_key=key, password="")[1] is True  # fluent-bit, no Password
+        client.close()
 
 
 @pytest.mark.parametrize(
