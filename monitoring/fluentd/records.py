@@ -76,7 +76,10 @@ def message_of(record: dict[str, Any]) -> str:
             # Docker strips the newline, fluent-bit's tail keeps it: the stored line has none.
             return text[:-1] if text.endswith("\n") else text
     rest = {str(key): value for key, value in record.items() if key not in (LABEL_DEPLOYMENT, LABEL_NODE)}
-    return clean_text(json.dumps(rest, default=_json_default, ensure_ascii=False, sort_keys=True))
+    try:
+        return clean_text(json.dumps(rest, default=_json_default, ensure_ascii=False, sort_keys=True))
+    except RecursionError:  # msgpack allows 1024 levels of nesting, json.dumps fewer
+        return "(a record nested too deeply to show)"
 
 
 def level_of(record: dict[str, Any]) -> str:

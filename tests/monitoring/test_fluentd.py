@@ -33,6 +33,7 @@ from fluent import sender  # type: ignore[import-untyped]
 from crane.models import Target
 from monitoring.fluentd import ingest
 from monitoring.fluentd.protocol import (
+    Entry,
     Limits,
     Mode,
     ProtocolError,
@@ -40,6 +41,7 @@ from monitoring.fluentd.protocol import (
     parse_frame,
     parse_ping,
 )
+from monitoring.fluentd.records import line_of
 from monitoring.fluentd.server import Receiver, ReceiverConfig, parse_bind, parse_trusted
 from monitoring.models import ForwardChunk, ForwardKey, LogLine
 from orchestrator.models import Deployment
@@ -240,6 +242,18 @@ def test_malformed_messages_get_a_clear_error(message: Any, error: str) -> None:
         frame = parse_frame(message)
         assert frame is not None
         list(frame.entries(LIMITS, now=NOW))
+
+
+def test_records_become_lines_whatever_their_shape() -> None:
+    deep: Any = "bottom"
+    for _ in range(1000):
+        deep = [deep]
+    entry = Entry(time=NOW, record={"nested": deep})
+    assert line_of(entry, tag="app", deployment_id="").message == "(a record nested too deeply to show)"
+    odd = {b"raw": b"\xff", "text": "caf\udce9", "level": "FATAL", "agora.node": "n" * 100}
+    line = line_of(Entry(time=NOW, record=odd), tag="t" * 40, deployment_id="d1")
+    assert line.message == '{"b\'raw\'": "\ufffd", "level": "FATAL", "text": "caf\ufffd"}'
+    assert (line.level, len(line.node), len(line.stream)) == ("critical", 64, 16)
 
 
 def test_decompression_stops_at_the_limit_whatever_the_compressed_size() -> None:
