@@ -77,7 +77,7 @@ class Options:
 @dataclass(frozen=True)
 class Entry:
     time: datetime.datetime
-    record: dict[str, Any]
+    record: dict[Any, Any]  # keys are str, or bytes when a client packs them as bin
 
 
 @dataclass(frozen=True)

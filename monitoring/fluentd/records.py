@@ -68,7 +68,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def message_of(record: dict[str, Any]) -> str:
+def message_of(record: dict[Any, Any]) -> str:
     for key in MESSAGE_KEYS:
         value = record.get(key)
         if isinstance(value, str | bytes):
@@ -82,7 +82,7 @@ def message_of(record: dict[str, Any]) -> str:
         return "(a record nested too deeply to show)"
 
 
-def level_of(record: dict[str, Any]) -> str:
+def level_of(record: dict[Any, Any]) -> str:
     for key in LEVEL_KEYS:
         value = record.get(key)
         if isinstance(value, str):
@@ -90,7 +90,7 @@ def level_of(record: dict[str, Any]) -> str:
     return ""
 
 
-def claimed_deployment(record: dict[str, Any]) -> str:
+def claimed_deployment(record: dict[Any, Any]) -> str:
     """The deployment a record says it belongs to (the `agora.deployment` label Docker adds); "" if none."""
     value = record.get(LABEL_DEPLOYMENT)
     return value if isinstance(value, str) and 0 < len(value) <= DEPLOYMENT_LENGTH else ""
