@@ -127,7 +127,10 @@ def clean_text(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # a surrogate that no undecodable byte made
+            return value.encode("utf-8", "replace").decode("utf-8")
     return value
 
 
