@@ -147,7 +147,7 @@ def store_frame(frame: Frame, peer: Peer, limits: Limits) -> Stored:
     the transaction, so that guarantee is best effort (see docs/decisions/0008).
     """
     if frame.options.signal != 0:
-        log.warning("fluentd: %s sent fluent-bit signal %s (not logs); dropped", peer.address, frame.options.signal)
+        log.debug("fluentd: %s sent fluent-bit signal %s (not logs); dropped", peer.address, frame.options.signal)
         return Stored(0)
     store = get_store()
     now = timezone.now()
