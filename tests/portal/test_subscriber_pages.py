@@ -540,3 +540,18 @@ def test_my_services_follow_the_organization_acted_for(
     assert "You need to be administrator or editor of City of Barcelona" in refused.content.decode()
     subscription.refresh_from_db()
     assert subscription.state == Subscription.State.ACTIVE
+
+
+def test_the_health_of_each_part_is_shown(bob: Any, subscription: Subscription) -> None:
+    assert subscription.deployment is not None
+    DeploymentHealth.objects.create(
+        deployment=subscription.deployment,
+        health=DeploymentHealth.Health.DEGRADED,
+        nodes={"web": {"desired": 2, "running": 1, "restarts": 3, "last_error": "exit code 137 <oom>"}},
+        checked_at=timezone.now(),
+    )
+    page = client_of(bob).get(reverse("portal:subscription", args=[subscription.pk]))
+    health = text_of(by_id(page, "health"))
+    assert "1 of 2" in health and "3" in health and "exit code 137 <oom>" in health
+    assert "exit code 137 &lt;oom&gt;" in page.content.decode()
+    assert "Degraded" in page.content.decode()
