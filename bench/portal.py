@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -90,6 +91,15 @@ def scratch_database() -> Iterator[None]:
         connections.close_all()
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def uploads_removed() -> Iterator[None]:
+    """The stored template lives in the bench's own data folder, removed at the end."""
+    try:
+        yield
+    finally:
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 class Catalogue:
@@ -313,7 +323,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=10_000)
     args = parser.parse_args()
 
-    with scratch_database():
+    with scratch_database(), uploads_removed():
         catalogue = Catalogue()
         catalogue.add_services(10)
         catalogue.add_subscriptions(100)
