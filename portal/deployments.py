@@ -55,6 +55,7 @@ def deployment_view(request: HttpRequest, deployment: Deployment, *, events_show
     subscription: Subscription | None = getattr(deployment, "subscription", None)
     busy = deployment.state in Deployment.BUSY_STATES
     return {
+        "progress_key": f"{deployment.state}-{done}",
         "deployment": deployment,
         "subscription": subscription,
         "steps": steps,

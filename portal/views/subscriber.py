@@ -172,6 +172,8 @@ def deployment_detail(request: HttpRequest, pk: str) -> HttpResponse:
     deployment = _deployment_for(request, pk)
     context = deployment_view(request, deployment, events_shown=EVENTS_SHOWN)
     if is_htmx(request, target="deployment-live"):
+        # Screen readers hear about progress only when it changed since the poll before.
+        context["announce"] = request.GET.get("seen") != context["progress_key"]
         return render(request, "portal/subscriber/_deployment_live.html", context)
     return render(request, "portal/subscriber/deployment.html", context)
 

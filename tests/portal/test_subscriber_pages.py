@@ -240,6 +240,15 @@ def test_the_live_part_alone_answers_htmx_polls(bob: Any, subscription: Subscrip
     partial = client_of(bob).get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="deployment-live").content.decode()
     assert "<html" not in partial
     assert 'id="deployment-live"' in partial and "0 of 4 steps done" in partial
+    # The poll says what it saw; only a change is announced (out of band, in the page's status region).
+    assert 'hx-vals=\'{"seen": "pending-0"}\'' in partial
+    assert 'id="deployment-announce" hx-swap-oob="innerHTML"' in partial
+    unchanged = (
+        client_of(bob)
+        .get(url, {"seen": "pending-0"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="deployment-live")
+        .content.decode()
+    )
+    assert "deployment-announce" not in unchanged and "0 of 4 steps done" in unchanged
 
 
 def test_retry_and_cancel_call_the_services(bob: Any, subscription: Subscription) -> None:
