@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
@@ -258,3 +259,14 @@ def test_production_settings_pass_the_deploy_check_and_the_embedded_default_keep
     assert embedded.stdout.split() == ["False", "False", "0"], embedded.stderr
     behind_tls = _manage("shell", "-v", "0", "-c", show, ALLOWED_HOSTS="agora.example")
     assert behind_tls.stdout.split() == ["True", "True", "31536000"], behind_tls.stderr
+
+
+def test_errors_are_pages_a_person_can_act_on(client: Client) -> None:
+    missing = client.get("/services/no-such-service/")
+    assert missing.status_code == 404
+    assert "Page not found" in missing.content.decode() and "Go to the catalogue" in missing.content.decode()
+    refused = Client(enforce_csrf_checks=True).post("/i18n/setlang/", {"language": "es"})
+    assert refused.status_code == 403
+    assert "Nothing was changed" in refused.content.decode()
+    # The server error page needs neither a request nor the database.
+    assert "Something went wrong" in render_to_string("500.html")
