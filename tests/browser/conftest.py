@@ -23,10 +23,6 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Respo
 # The engine's fixtures, for journeys that deploy: a queue of the test's own, and Docker cleanup.
 from tests.engine.conftest import cleanup, queue_name  # noqa: F401
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run under a running
-# loop unless told it is safe. It is: the loop belongs to Playwright and never touches the database.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = Path(os.environ.get("AGORA_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -44,15 +40,24 @@ FAILING_IMPACTS = ("serious", "critical")
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Playwright for one test module at a time.
+
+    Its sync API keeps an event loop running in this thread, and Django's ORM refuses to run under a
+    running loop unless told it is safe. It is (the loop is Playwright's and never touches the database),
+    but only while the loop lives: so the loop and the permission last one module, never the session,
+    and no other test of this process (nor a subprocess it starts) runs with either.
+    """
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing; `scripts/bootstrap.sh test` installs Debian's chromium")
-    with sync_playwright() as driver:
-        yield driver
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as driver:
+            yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # launch() gives each run a fresh temporary user-data directory of its own and removes it at close;
     # executable_path keeps Playwright from ever looking for (or downloading) a browser of its own.
