@@ -11,4 +11,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("services/<slug:slug>/versions/new/", publisher.version_upload, name="publisher-version-upload"),
     path("versions/<int:pk>/", publisher.version_detail, name="publisher-version"),
     path("versions/<int:pk>/submit/", publisher.version_submit, name="publisher-version-submit"),
+    path("versions/<int:pk>/deprecate/", publisher.version_deprecate, name="publisher-version-deprecate"),
+    path("versions/<int:pk>/retire/", publisher.version_retire, name="publisher-version-retire"),
 ]

@@ -389,19 +389,44 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
-def version_submit(request: HttpRequest, pk: int) -> HttpResponse:
+VERSION_ACTIONS = {
+    "submit": (
+        services.version_submit,
+        gettext_lazy("Version %(version)s is submitted; the operators review it next."),
+    ),
+    "deprecate": (
+        services.version_deprecate,
+        gettext_lazy("Version %(version)s is deprecated: it runs on, and takes no new subscriptions."),
+    ),
+    "retire": (services.version_retire, gettext_lazy("Version %(version)s is retired.")),
+}
+
+
+def _version_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     membership = require_membership(request, kinds=PUBLISHER_KINDS)
     version = get_object_or_404(_my_versions(request, membership.organization), pk=pk)
     if request.method != "POST":  # checked after the lookup: to anyone else the address does not exist at all
         return HttpResponseNotAllowed(["POST"])
+    act, done = VERSION_ACTIONS[action]
     try:
-        services.version_submit(actor=actor_of(request), version=version)
+        act(actor=actor_of(request), version=version)
     except AgoraError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(
-            request,
-            _("Version %(version)s is submitted; the operators review it next.") % {"version": version.version},
-        )
+        messages.success(request, done % {"version": version.version})
     return HttpResponseRedirect(reverse("portal:publisher-version", args=[version.pk]))
+
+
+@login_required
+def version_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _version_action(request, pk, "submit")
+
+
+@login_required
+def version_deprecate(request: HttpRequest, pk: int) -> HttpResponse:
+    return _version_action(request, pk, "deprecate")
+
+
+@login_required
+def version_retire(request: HttpRequest, pk: int) -> HttpResponse:
+    return _version_action(request, pk, "retire")

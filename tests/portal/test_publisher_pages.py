@@ -304,6 +304,24 @@ def test_submitting_twice_says_why_it_cannot(alice_client: Client, draft_version
     assert "it can be submitted only when draft" in response.content.decode()
 
 
+def test_a_published_version_can_be_deprecated_then_retired(
+    alice_client: Client, published_version: ServiceVersion
+) -> None:
+    page = alice_client.get(version_url(published_version)).content.decode()
+    assert "Deprecate" in page and "Retire it from the catalogue" in page
+    deprecate = reverse("portal:publisher-version-deprecate", args=[published_version.pk])
+    response = alice_client.post(deprecate, follow=True)
+    assert "takes no new subscriptions" in response.content.decode()
+    published_version.refresh_from_db()
+    assert published_version.state == ServiceVersion.State.DEPRECATED
+    response = alice_client.post(deprecate, follow=True)  # the service's rule, in its words
+    assert "it can be deprecated only when published" in response.content.decode()
+    alice_client.post(reverse("portal:publisher-version-retire", args=[published_version.pk]))
+    published_version.refresh_from_db()
+    assert published_version.state == ServiceVersion.State.RETIRED
+    assert AuditEvent.objects.filter(action="version.retired", object_id=str(published_version.pk)).exists()
+
+
 def test_submitting_is_a_post(alice_client: Client, draft_version: ServiceVersion) -> None:
     assert alice_client.get(submit_url(draft_version)).status_code == 405
     draft_version.refresh_from_db()
