@@ -117,8 +117,11 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.version_reject(actor=actor_of(request), version=version, reason=form.cleaned_data["reason"])
     except AgoraError as exc:
-        form.add_error("reason" if exc.code == "reason_required" else None, exc.message)
-        return _review(request, version, form, status=400)
+        if exc.code == "reason_required":
+            form.add_error("reason", exc.message)
+            return _review(request, version, form, status=400)
+        messages.error(request, exc.message)  # no longer submitted: the page shows where it stands
+        return HttpResponseRedirect(reverse("portal:operator-version", args=[version.pk]))
     messages.success(
         request,
         _("%(service)s %(version)s is rejected; the publisher sees your reason.")

@@ -183,6 +183,16 @@ def test_rejecting_with_a_reason_returns_the_version_to_its_publisher(
     assert "Set memory limits." in page
 
 
+def test_rejecting_a_version_already_published_says_why_it_cannot(
+    charlie_client: Client, submitted: ServiceVersion
+) -> None:
+    charlie_client.post(approve_url(submitted))
+    response = charlie_client.post(reject_url(submitted), {"reason": "Too late."}, follow=True)
+    assert "it can be rejected only when submitted" in response.content.decode()
+    submitted.refresh_from_db()
+    assert submitted.state == ServiceVersion.State.PUBLISHED
+
+
 def test_approving_and_rejecting_need_the_csrf_token(charlie: Any, submitted: ServiceVersion) -> None:
     client = client_of(charlie, csrf=True)
     assert client.post(approve_url(submitted)).status_code == 403
