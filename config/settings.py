@@ -99,8 +99,13 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "agora.sqlite3"),
-            # Several processes (web, worker, collector) share the file.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # Several processes (web, worker, collector, Fluentd receiver) share the file: WAL lets pages
+            # read while the collector writes.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 if DATABASES["default"]["ENGINE"] not in (
