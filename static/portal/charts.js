@@ -26,6 +26,21 @@
 
   function widthOf(element) { return Math.max(element.clientWidth - 16, 240); }
 
+  // Times in the page's language (the <html lang>), by the browser's own Intl rather than uPlot's English names.
+  var language = document.documentElement.lang || undefined;
+  var hourMinute = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit" });
+  var dayMonth = new Intl.DateTimeFormat(language, { day: "numeric", month: "short" });
+  var fullTime = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
+
+  function timeTicks(u, ticks) {
+    return ticks.map(function (seconds, index) {
+      var date = new Date(seconds * 1000);
+      var previous = index > 0 ? new Date(ticks[index - 1] * 1000) : null;
+      var newDay = !previous || previous.toDateString() !== date.toDateString();
+      return hourMinute.format(date) + (newDay ? "\n" + dayMonth.format(date) : "");
+    });
+  }
+
   function plot(element, answer) {
     var unit = element.dataset.unit;
     var series = JSON.parse(element.dataset.series);
@@ -46,7 +61,10 @@
     var options = {
       width: widthOf(element),
       height: HEIGHT,
-      series: [{}].concat(series.map(function (s, index) {
+      series: [{
+        label: element.dataset.timeLabel || "",
+        value: function (u, seconds) { return seconds === null ? "—" : fullTime.format(new Date(seconds * 1000)); }
+      }].concat(series.map(function (s, index) {
         return {
           label: s.label,
           stroke: COLOURS[index % COLOURS.length],
@@ -56,8 +74,8 @@
         };
       })),
       axes: [
-        {},
-        { size: 72, values: function (u, ticks) { return ticks.map(function (v) { return formatValue(unit, v); }); } }
+        { values: timeTicks },
+        { size: 88, values: function (u, ticks) { return ticks.map(function (v) { return formatValue(unit, v); }); } }
       ],
       scales: { y: { range: function (u, min, max) { return [0, Math.max(max || 0, unit === "%" ? 1 : 1024) * 1.1]; } } }
     };
