@@ -137,6 +137,24 @@ def input_field(name: str, spec: dict[str, Any]) -> forms.Field:
     return forms.CharField(widget=forms.TextInput(attrs=attrs), initial=initial, strip=False, **common)
 
 
+# crane's target states, in words for subscribers (crane's own labels are not translated).
+TARGET_STATES = {
+    "unknown": _("not checked yet"),
+    "reachable": _("reachable"),
+    "degraded": _("degraded"),
+    "unreachable": _("unreachable"),
+}
+
+
+class TargetChoiceField(forms.ModelChoiceField):
+    """A cloud as a subscriber chooses it: its name, where it is, and whether it answers."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        where = ", ".join(part for part in (obj.provider, obj.region) if part)
+        state = TARGET_STATES.get(obj.state, obj.state)
+        return f"{obj.name} ({where}) · {state}" if where else f"{obj.name} · {state}"
+
+
 class SubscribeForm(forms.Form):
     """Subscribing: the instance's name, its cloud, and the template's inputs (as fields or as YAML)."""
 
@@ -148,7 +166,7 @@ class SubscribeForm(forms.Form):
         max_length=MAX_NAME_CHARS,
         help_text=_("Unique in your organization, such as “forms” or “forms-test”."),
     )
-    target = forms.ModelChoiceField(
+    target = TargetChoiceField(
         label=_("Cloud"),
         queryset=Target.objects.none(),
         to_field_name="name",

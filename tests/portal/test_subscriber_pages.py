@@ -16,6 +16,7 @@ from django.utils import timezone
 from catalogue import services
 from catalogue.models import Membership, Organization, Service, ServiceVersion, Subscription
 from config.crypto import decrypt_json
+from crane.models import Target
 from monitoring.models import Alert, AlertRule, DeploymentHealth
 from monitoring.store import Line, Sample, get_store
 from orchestrator.models import Deployment, Step
@@ -84,9 +85,20 @@ def test_subscribe_form_is_generated_from_the_inputs(bob: Any, published_version
     assert (replicas["type"], replicas["min"], replicas["max"], replicas["value"]) == ("number", "1", "5", "1")
     greeting = dict(by_id(page, "id_input__greeting").attributes)
     assert greeting["value"] == "Hello" and "required" not in greeting
+    cloud = text_of(by_id(page, "id_target"))
+    assert "The platform's default cloud" in cloud
     # The plan of what will be created, for the default values.
     plan = text_of(by_id(page, "plan-summary"))
     assert "create the deployment's private network" in plan and "run 1 x" in plan
+
+
+def test_the_clouds_say_where_they_are_and_whether_they_answer(bob: Any, published_version: ServiceVersion) -> None:
+    Target.objects.create(
+        name="bcn-1", provider="OpenStack", region="Barcelona", public_host="bcn.example", endpoint="tcp://bcn:2376",
+        state=Target.State.REACHABLE,
+    )  # fmt: skip
+    cloud = text_of(by_id(client_of(bob).get(SUBSCRIBE), "id_target"))
+    assert "bcn-1 (OpenStack, Barcelona) · reachable" in cloud
 
 
 def test_secret_inputs_are_password_fields_with_the_browser_checks(bob: Any, secret_service: ServiceVersion) -> None:
