@@ -7,6 +7,7 @@ found the deployment among those the person may see.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -18,11 +19,13 @@ from django.utils.translation import gettext_lazy
 
 from catalogue import selectors
 from catalogue.selectors import AnyUser
-from config.errors import ValidationFailed
+from config.errors import AgoraError, ValidationFailed
 from monitoring import reading
 from monitoring.models import Alert
 from monitoring.store import Line, LogQuery
 from monitoring.store.base import LEVELS
+
+log = logging.getLogger(__name__)
 
 CHART_RANGES = ("1h", "1d")
 LOG_LINES_SHOWN = 100
@@ -41,11 +44,18 @@ def charts(deployment_id: str, range_name: str) -> dict[str, Any]:
     The points come from the REST API (GET /api/v1/deployments/<id>/metrics/?range=...), the same
     answer API clients read; static/portal/charts.js fetches them and draws with uPlot.
     """
-    latest = reading.latest_metrics(deployment_id)
+    try:
+        latest = reading.latest_metrics(deployment_id)
+    except AgoraError as exc:  # the store does not answer (Elasticsearch down): the rest of the page still shows
+        log.warning("Monitoring store unavailable for %s: %s", deployment_id, exc.message)
+        latest, error = {}, _("The figures cannot be read right now; try again in a moment.")
+    else:
+        error = ""
     cpu_now = [s["cpu_percent"] for s in latest.values() if s.get("cpu_percent") is not None]
     memory_now = [s["memory_bytes"] for s in latest.values() if s.get("memory_bytes") is not None]
     return {
         "range": range_name,
+        "error": error,
         "url": reverse("deployment-metrics", args=[deployment_id]) + f"?range={range_name}",
         "cpu_now": sum(cpu_now) if cpu_now else None,
         "memory_now": sum(memory_now) if memory_now else None,
@@ -105,8 +115,12 @@ def log_view(deployment_id: str, params: QueryDict) -> LogView:
                 before=view.before,
             )
         )
-    except ValidationFailed as exc:
+    except ValidationFailed as exc:  # a bad cursor or level: say so
         view.error = exc.message
+        return view
+    except AgoraError as exc:  # the store does not answer (Elasticsearch down)
+        log.warning("Monitoring store unavailable for %s: %s", deployment_id, exc.message)
+        view.error = str(_("The log lines cannot be read right now; try again in a moment."))
         return view
     view.lines = page.lines[::-1]
     view.next_before = page.next_before

@@ -94,7 +94,11 @@
           .then(function (response) { if (!response.ok) throw new Error(response.status); return response.json(); });
       }
       requests[url].then(function (answer) { plot(element, answer); }).catch(function () {
-        element.dataset.drawn = "";
+        var note = document.createElement("p");
+        note.className = "meta";
+        note.textContent = element.dataset.unavailable || "";
+        element.textContent = "";
+        element.appendChild(note);
       });
     });
   }

@@ -576,3 +576,18 @@ def test_the_health_of_each_part_is_shown(bob: Any, subscription: Subscription) 
     assert "1 of 2" in health and "3" in health and "exit code 137 <oom>" in health
     assert "exit code 137 &lt;oom&gt;" in page.content.decode()
     assert "Degraded" in page.content.decode()
+
+
+def test_a_monitoring_store_that_does_not_answer_leaves_the_rest_of_the_page(
+    bob: Any, subscription: Subscription, settings: Any
+) -> None:
+    settings.ELASTICSEARCH_URL = "http://127.0.0.1:9"  # nothing listens there: Elasticsearch is down
+    get_store.cache_clear()
+    try:
+        page = client_of(bob).get(reverse("portal:subscription", args=[subscription.pk]))
+    finally:
+        get_store.cache_clear()
+    assert page.status_code == 200
+    assert "The figures cannot be read right now" in text_of(by_id(page, "charts"))
+    assert "The log lines cannot be read right now" in text_of(by_id(page, "log-lines"))
+    assert "Settings" in page.content.decode()
