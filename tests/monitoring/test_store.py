@@ -413,6 +413,20 @@ def test_purge_removes_what_is_older_than_the_cutoff(store: Store, deployment: s
         store.purge(older_than=T0.replace(tzinfo=None))
 
 
+def test_the_database_purges_in_batches_until_nothing_old_is_left(
+    db: None, deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitoring.store import database
+
+    monkeypatch.setattr(database, "PURGE_BATCH", 3)
+    store = DatabaseStore()
+    store.write_lines([line(deployment, f"old {index}", T0 - index * SECOND) for index in range(10)])
+    store.write_lines([line(deployment, "new", T0 + SECOND)])
+
+    assert store.purge(older_than=T0 + SECOND) == 10
+    assert messages(store, LogQuery(deployment_id=deployment)) == ["new"]
+
+
 # PostgreSQL specifics
 
 
