@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ast
+import gettext
 import os
 import re
 import subprocess
@@ -270,3 +272,38 @@ def test_errors_are_pages_a_person_can_act_on(client: Client) -> None:
     assert "Nothing was changed" in refused.content.decode()
     # The server error page needs neither a request nor the database.
     assert "Something went wrong" in render_to_string("500.html")
+
+
+def _po_entries(text: str) -> list[dict[str, str]]:
+    """msgid, msgid_plural, msgstr and msgstr[n] of each entry of a .po file, continuation lines joined."""
+    entries: list[dict[str, str]] = []
+    for block in text.split("\n\n"):
+        entry: dict[str, str] = {}
+        key = ""
+        for line in block.splitlines():
+            if line.startswith("#"):
+                entry.setdefault("flags", "")
+                if line.startswith("#,"):
+                    entry["flags"] += line[2:]
+                continue
+            if line.startswith('"'):
+                entry[key] += ast.literal_eval(line)
+                continue
+            key, _, value = line.partition(" ")
+            entry[key] = ast.literal_eval(value)
+        if entry.get("msgid"):
+            entries.append(entry)
+    return entries
+
+
+def test_the_spanish_catalogue_is_complete_and_compiled() -> None:
+    folder = settings.BASE_DIR / "locale" / "es" / "LC_MESSAGES"
+    entries = _po_entries((folder / "django.po").read_text())
+    assert len(entries) > 400
+    assert [e["msgid"] for e in entries if "fuzzy" in e.get("flags", "")] == []
+    assert [e["msgid"] for e in entries if not (e.get("msgstr") or e.get("msgstr[0]"))] == []
+    with (folder / "django.mo").open("rb") as compiled:
+        catalogue = gettext.GNUTranslations(compiled)
+    assert catalogue.gettext("Catalogue") == "Catálogo"
+    stale = [e["msgid"] for e in entries if "msgstr" in e and catalogue.gettext(e["msgid"]) != e["msgstr"]]
+    assert stale == [], "django.mo is older than django.po: run `manage.py compilemessages -l es`"
