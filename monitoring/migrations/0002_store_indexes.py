@@ -17,7 +17,7 @@ indexes live only in the database, not in the models' state: they belong to the 
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import migrations, models
-from django.db.models import F, Q
+from django.db.models import F, Func, Q, Value
 
 
 def store_indexes():
@@ -25,7 +25,18 @@ def store_indexes():
         # A larger pending list lets GIN take bulk writes (COPY batches) in fewer, larger merges.
         GinIndex(
             F("deployment_id"),
-            SearchVector("message", config="simple"),
+            # The store's text_search_vector(): words split on anything not a letter or digit.
+            SearchVector(
+                Func(
+                    F("message"),
+                    Value("[^[:alnum:]]+"),
+                    Value(" "),
+                    Value("g"),
+                    function="regexp_replace",
+                    output_field=models.TextField(),
+                ),
+                config="simple",
+            ),
             name="log_deployment_message_search",
             gin_pending_list_limit=16384,
         ),

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import F, Func, Max, Q, QuerySet, TextField, Value
 
 from config.errors import ValidationFailed
 from monitoring.models import LogLine, MetricSample
@@ -249,17 +249,34 @@ class DatabaseStore:
         return removed
 
 
+# Log lines are full of paths, URLs, addresses and key=value pairs, which PostgreSQL's parser keeps
+# whole ("/api/v1/users" is one token). Splitting on anything that is not a letter or a digit first
+# makes "users", "v1" or "api/v1" find that line, as Elasticsearch's standard analyzer does.
+WORD_SEPARATORS = "[^[:alnum:]]+"
+
+
+def _words(expression: Any) -> Func:
+    return Func(
+        expression,
+        Value(WORD_SEPARATORS),
+        Value(" "),
+        Value("g"),
+        function="regexp_replace",
+        output_field=TextField(),
+    )
+
+
 def text_search_vector() -> SearchVector:
     """The searched form of a line's message; migration 0002 indexes exactly this expression
     (after the deployment id), or PostgreSQL could not use the index."""
-    return SearchVector("message", config="simple")
+    return SearchVector(_words(F("message")), config="simple")
 
 
 def _text_matches(text: str) -> Q:
     """Every word of the text is in the line. PostgreSQL (and Elasticsearch) match whole words,
     case-insensitively; SQLite, with no such index, matches them as parts of words."""
     if connection.vendor == "postgresql":
-        return Q(message_vector=SearchQuery(text, config="simple", search_type="plain"))
+        return Q(message_vector=SearchQuery(_words(Value(text)), config="simple", search_type="plain"))
     matches = Q()
     for word in text.split():
         matches &= Q(message__icontains=word)

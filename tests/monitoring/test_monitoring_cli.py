@@ -72,7 +72,7 @@ def test_logs_print_oldest_first_and_search(deployment: Deployment) -> None:
 
     lines = run("logs", deployment.pk, "--node", "web").splitlines()
     assert [line.split(" ", 4)[-1] for line in lines] == ["GET /index.html 200", "GET /missing 404"]
-    assert run("logs", deployment.pk, "--search", "404").count("\n") == 1
+    assert run("logs", deployment.pk, "--search", "missing").count("\n") == 1
     assert "WARNING" in run("logs", deployment.pk, "--level", "warning")
 
 

@@ -287,6 +287,26 @@ def test_search_finds_lines_holding_every_word(store: Store, deployment: str, va
     assert messages(store, LogQuery(deployment_id=deployment, text="nowhere")) == []
 
 
+def test_search_finds_words_inside_paths_addresses_and_pairs(store: Store, deployment: str) -> None:
+    store.write_lines(
+        [
+            line(deployment, "GET /api/v1/users/42 404", T0),
+            line(deployment, "connect to db.internal:5432 refused", T0 + SECOND),
+            line(deployment, "user=maria action=login", T0 + 2 * SECOND),
+        ]
+    )
+    settle(store)
+
+    def found(text: str) -> list[str]:
+        return messages(store, LogQuery(deployment_id=deployment, text=text))
+
+    assert found("users") == ["GET /api/v1/users/42 404"]
+    assert found("/api/v1") == ["GET /api/v1/users/42 404"]
+    assert found("5432") == ["connect to db.internal:5432 refused"]
+    assert found("maria") == ["user=maria action=login"]
+    assert found("user=maria") == ["user=maria action=login"]
+
+
 def test_search_by_level_keeps_that_level_and_above(store: Store, deployment: str, varied_lines: list[Line]) -> None:
     assert messages(store, LogQuery(deployment_id=deployment, level="warning")) == [
         "out of memory, database gone",
