@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import reverse
 
 from catalogue import services
-from catalogue.models import Organization, Service, ServiceVersion
+from catalogue.models import Membership, Organization, Service, ServiceVersion
 from tests.conftest import actor, upload
 from tests.factories import ServiceFactory
 from tests.portal.conftest import by_id, client_of, queries_for, text_of
@@ -307,3 +307,14 @@ def test_the_spanish_catalogue_is_complete_and_compiled() -> None:
     assert catalogue.gettext("Catalogue") == "Catálogo"
     stale = [e["msgid"] for e in entries if "msgstr" in e and catalogue.gettext(e["msgid"]) != e["msgstr"]]
     assert stale == [], "django.mo is older than django.po: run `manage.py compilemessages -l es`"
+
+
+def test_a_person_removed_from_the_organization_they_acted_for_acts_for_another(mallory: Any) -> None:
+    client = client_of(mallory)
+    girona = Organization.objects.get(slug="girona")
+    client.post(reverse("portal:organization-switch"), {"organization": girona.pk})
+    assert reverse("portal:subscriptions") in client.get(CATALOGUE).content.decode()  # a public administration
+    Membership.objects.filter(user=mallory, organization=girona).delete()
+    page = client.get(CATALOGUE).content.decode()
+    assert "/publish/" in page and reverse("portal:subscriptions") not in page  # now acting for rival-soft
+    assert client.get(reverse("portal:subscriptions")).status_code == 404
