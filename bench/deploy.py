@@ -35,7 +35,6 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -48,13 +47,11 @@ import django  # noqa: E402
 
 django.setup()
 
-import psycopg  # noqa: E402
 import yaml  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connections  # noqa: E402
 from rq import Worker  # noqa: E402
 
 from bench.crane import COMMAND, HEALTH, compose, wait_running  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 from crane import conf, driver, targets  # noqa: E402
 from crane.models import Target  # noqa: E402
 from orchestrator.models import Deployment  # noqa: E402
@@ -92,27 +89,6 @@ def template(count: int) -> bytes:
 
 
 # --- the scratch database and the workers -------------------------------------------------------------
-
-
-def _admin_dsn() -> tuple[str, str]:
-    parts = urlsplit(DATABASE_URL)
-    name = parts.path.lstrip("/")
-    return urlunsplit(parts._replace(scheme="postgresql", path="/postgres")), name
-
-
-@contextmanager
-def scratch_database() -> Iterator[None]:
-    dsn, name = _admin_dsn()
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        call_command("migrate", verbosity=0)
-        yield
-    finally:
-        connections.close_all()
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -250,7 +226,7 @@ def main() -> None:
     agora: dict[tuple[int, int], tuple[float, list[float]]] = {}
     stack: dict[int, tuple[float, list[float]]] = {}
     burst: tuple[float, list[float]] | None = None
-    with scratch_database(), tempfile.TemporaryDirectory(prefix="agora-bench-deploy-") as folder:
+    with scratch_database(DATABASE_URL), tempfile.TemporaryDirectory(prefix="agora-bench-deploy-") as folder:
         target = Target.objects.create(
             name="bench-local",
             provider="on-premises",

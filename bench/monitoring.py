@@ -11,6 +11,8 @@
    rare and absent, a level filter, and the tenth page through cursors (median and 95th
    percentile of several runs).
 4. Metric read latency over those samples: `latest` and `series` of one deployment.
+5. The collector's CPU share while it watches 100 containers at the default 15 s interval
+   (target: under 10% of one core); see bench/monitoring_collector.py. `--no-collector` skips it.
 
 The bench uses a scratch PostgreSQL database of its own (bench_monitoring, or the database named by
 BENCH_DATABASE_URL), created and migrated at start and dropped at the end.
@@ -25,10 +27,8 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -41,10 +41,9 @@ import django  # noqa: E402
 
 django.setup()
 
-import psycopg  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import connection  # noqa: E402
 
+from bench.scratch import scratch_database  # noqa: E402
 from monitoring.store.base import Line, LogQuery, Sample  # noqa: E402
 from monitoring.store.database import DatabaseStore  # noqa: E402
 
@@ -97,26 +96,6 @@ WORDS = [
     "asset",
 ]
 RARE = "quasar"  # one line in 100,000 of the big deployment
-
-
-# --- the scratch database ---------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database() -> Iterator[None]:
-    parts = urlsplit(DATABASE_URL)
-    name = parts.path.lstrip("/")
-    admin_dsn = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        call_command("migrate", verbosity=0)
-        yield
-    finally:
-        connections.close_all()
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- data like a collector's ------------------------------------------------------------------------
@@ -270,11 +249,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100_000, help="metric samples written in all")
     parser.add_argument("--round", type=int, default=200, help="samples per write_samples call (one round)")
     parser.add_argument("--runs", type=int, default=20, help="runs of each search")
+    parser.add_argument("--containers", type=int, default=100, help="containers the collector watches")
+    parser.add_argument("--no-collector", action="store_true", help="skip the collector's CPU share")
     args = parser.parse_args()
     if args.lines < 1 or args.batch < 1 or args.samples < 1 or args.round < 1 or args.runs < 1:
         parser.error("every count must be at least 1")
 
-    with scratch_database():
+    with scratch_database(DATABASE_URL):
         store = DatabaseStore()
         lines_rate = log_lines_per_second(store, total=args.lines, batch=args.batch)
         print(
@@ -296,6 +277,12 @@ def main() -> None:
             store, samples=args.samples, round_size=args.round, runs=args.runs
         ).items():
             print(f"  {label:<36} median {median:7.1f}   p95 {p95:7.1f}")
+
+        if not args.no_collector:
+            from bench.monitoring_collector import collector_cpu_share
+
+            print("measuring the collector (about two minutes)...", flush=True)
+            print(collector_cpu_share(containers=args.containers).report())
 
 
 if __name__ == "__main__":

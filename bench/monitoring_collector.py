@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -45,10 +44,9 @@ if not apps.ready:  # run directly: the bench's own database (bench/monitoring.p
     os.environ.update(DATABASE_URL=DATABASE_URL, ELASTICSEARCH_URL="")
     django.setup()
 
-import psycopg  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
+from bench.scratch import scratch_database  # noqa: E402
 from crane import conf, driver  # noqa: E402
 from crane.models import Target  # noqa: E402
 from crane.specs import ServiceSpec  # noqa: E402
@@ -216,23 +214,6 @@ def _measure(
     )
 
 
-@contextmanager
-def scratch_database() -> Iterator[None]:
-    parts = urlsplit(DATABASE_URL)
-    name = parts.path.lstrip("/")
-    dsn = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        call_command("migrate", verbosity=0)
-        yield
-    finally:
-        connections.close_all()
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--containers", type=int, default=100)
@@ -240,7 +221,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between rounds (the default is 15)")
     parser.add_argument("--rounds", type=int, default=6, help="intervals of wall time measured")
     args = parser.parse_args()
-    with scratch_database():
+    with scratch_database(DATABASE_URL):
         figures = collector_cpu_share(
             containers=args.containers, deployments=args.deployments, interval=args.interval, rounds=args.rounds
         )

@@ -28,7 +28,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -41,14 +40,13 @@ import django  # noqa: E402
 
 django.setup()
 
-import psycopg  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.scratch import scratch_database  # noqa: E402
 from catalogue import services  # noqa: E402
 from catalogue.models import (  # noqa: E402
     AuditEvent,
@@ -71,26 +69,6 @@ BATCH = 2000
 STEPS = (("network", "network"), ("web.service", "service"), ("web.wait", "wait"))
 TEMPLATE = (REPO / "catalogue" / "demo" / "citizen-forms.yaml").read_bytes()
 WORDS = ["forms", "parking", "open data", "mobility", "water", "noise", "permits", "library", "waste", "tax"]
-
-
-def _admin_dsn() -> tuple[str, str]:
-    parts = urlsplit(DATABASE_URL)
-    return urlunsplit(parts._replace(scheme="postgresql", path="/postgres")), parts.path.lstrip("/")
-
-
-@contextmanager
-def scratch_database() -> Iterator[None]:
-    dsn, name = _admin_dsn()
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        call_command("migrate", verbosity=0)
-        yield
-    finally:
-        connections.close_all()
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -323,7 +301,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=10_000)
     args = parser.parse_args()
 
-    with scratch_database(), uploads_removed():
+    with scratch_database(DATABASE_URL), uploads_removed():
         catalogue = Catalogue()
         catalogue.add_services(10)
         catalogue.add_subscriptions(100)

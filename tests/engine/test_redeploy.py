@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.request
 from typing import Any
 
 import docker  # type: ignore[import-untyped]
@@ -14,15 +13,11 @@ from crane.models import Target
 from orchestrator.models import Deployment, Step
 from orchestrator.services import deployment_create, deployment_redeploy, deployment_undeploy
 from tests.engine.conftest import WEB_TEMPLATE, drive, needs_swarm
+from tests.engine.test_deploy import fetch
 
 pytestmark = [pytest.mark.docker, needs_swarm]
 
 SETTLED = {Deployment.State.RUNNING, Deployment.State.FAILED, Deployment.State.REMOVED}
-
-
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - a URL of our own deployment
-        return str(answer.read().decode())
 
 
 def test_deploying_again_brings_back_a_service_removed_by_hand_and_a_removed_deployment(
