@@ -70,6 +70,8 @@
           stroke: COLOURS[index % COLOURS.length],
           width: index === 0 ? 2 : 1,
           dash: index === 2 ? [6, 4] : undefined,
+          // A service that has run for a minute has only a few readings: show them as dots, or they vanish.
+          points: { show: columns[index].filter(function (v) { return v !== null; }).length < 20, size: 6 },
           value: function (u, v) { return formatValue(unit, v); }
         };
       })),
