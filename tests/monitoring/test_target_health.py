@@ -5,6 +5,7 @@ health unknown (not failed) and raises `unreachable` alerts."""
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
 import pytest
@@ -84,8 +85,13 @@ def test_a_swarm_target_records_its_version_nodes_and_free_capacity(swarm: Targe
     assert before.memory_free == 1024 * MIB
 
     monitored.create(swarm, service("app", "exec sleep 600", cpu_limit=0.5, memory_limit=64 * MIB))
-    collect_round(swarm, interval=1)
-    after = TargetHealth.objects.filter(target=swarm).latest("time")
+    deadline = time.monotonic() + 60
+    while True:  # the service's limits count at once; its container runs once swarm has started the task
+        collect_round(swarm, interval=1)
+        after = TargetHealth.objects.filter(target=swarm).latest("time")
+        if after.containers_running >= 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert after.cpus_free == pytest.approx(before.cpus_free - 0.5)
     assert after.memory_free == before.memory_free - 64 * MIB
     assert after.containers_running >= 1
