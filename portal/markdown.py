@@ -7,7 +7,7 @@ the page's own title is its only h1.
 
 from __future__ import annotations
 
-import markdown as markdown_lib  # type: ignore[import-untyped]  # no stubs installed (types-Markdown)
+import markdown as markdown_lib
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
