@@ -1,14 +1,18 @@
-"""While PostgreSQL is unreachable the API answers 503 with a sentence, never a traceback, and recovers after."""
+"""While PostgreSQL is unreachable the API answers 503 with a sentence, never a traceback, and recovers after;
+while Redis is, work is accepted and waits in PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
 from django.test import Client
 
-from catalogue.models import Service
+from catalogue.models import Service, ServiceVersion
+from orchestrator.models import Deployment, Step
+from tests.conftest import client_for
 
 
 @pytest.fixture
@@ -54,3 +58,23 @@ def test_the_api_answers_again_once_the_database_is_back(database_down: str) -> 
     connection.settings_dict["PORT"] = database_down
     assert Client().get("/api/v1/services/").status_code == 200
     assert Service.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscribing_while_redis_is_down_is_accepted_and_queued_not_an_error(
+    bob: Any, published_version: ServiceVersion, settings: Any
+) -> None:
+    """The step rows in PostgreSQL are the truth: with Redis down the work waits there, and the workers'
+    reconciler enqueues it once Redis answers (tests/engine/test_redis_down.py)."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    answer = client_for(bob).post(
+        "/api/v1/subscriptions/",
+        {"name": "while-redis-sleeps", "subscriber": "barcelona", "version": published_version.pk},
+        format="json",
+    )
+
+    assert answer.status_code == 201, answer.content
+    deployment = Deployment.objects.get(pk=answer.json()["deployment"])
+    assert deployment.state == Deployment.State.DEPLOYING
+    assert deployment.steps.filter(state=Step.State.QUEUED).exists()
+    assert client_for(bob).get(f"/api/v1/deployments/{deployment.pk}/").status_code == 200
