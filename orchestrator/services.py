@@ -83,6 +83,25 @@ def deployment_create(
     return deployment
 
 
+def _next_generation(locked: Deployment, *, operation: str, state: str, **fields: Any) -> None:
+    """Starts the deployment's next operation (its row locked). The last one's waiting steps are dropped
+    and its running ones abandoned: their leases stop being honoured once the generation moves on."""
+    locked.steps.filter(generation=locked.generation, state__in=("pending", "queued")).update(state="cancelled")
+    Deployment.objects.filter(pk=locked.pk).update(generation=F("generation") + 1)
+    locked.refresh_from_db()
+    changes: dict[str, Any] = {
+        "operation": operation,
+        "state": state,
+        "cancel_requested": False,
+        "error": "",
+        "finished_at": None,
+        **fields,
+    }
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=[*changes, "updated_at"])
+
+
 def deployment_undeploy(*, deployment: Deployment) -> Deployment:
     """Removes everything the deployment created: services in the reverse order of the plan, then the rest."""
     with transaction.atomic():
@@ -91,8 +110,6 @@ def deployment_undeploy(*, deployment: Deployment) -> Deployment:
             return locked
         if locked.state in (Deployment.State.UNDEPLOYING,):
             raise InvalidState(f"Deployment {locked.pk} is already being removed.")
-        # Running steps of the current operation are abandoned: their leases stop being honoured.
-        locked.steps.filter(generation=locked.generation, state__in=("pending", "queued")).update(state="cancelled")
         plan = Plan.from_dict(locked.plan) if locked.plan else Plan(steps=())
         services = [s for s in plan.steps if s.kind is StepKind.SERVICE]
         removal: list[PlannedStep] = []
@@ -104,14 +121,7 @@ def deployment_undeploy(*, deployment: Deployment) -> Deployment:
         removal.append(
             PlannedStep("sweep", StepKind.REMOVE, None, previous, {}, "remove the network, volumes and secrets")
         )
-        Deployment.objects.filter(pk=locked.pk).update(generation=F("generation") + 1)
-        locked.refresh_from_db()
-        locked.operation = "undeploy"
-        locked.state = Deployment.State.UNDEPLOYING
-        locked.cancel_requested = False
-        locked.error = ""
-        locked.finished_at = None
-        locked.save(update_fields=["operation", "state", "cancel_requested", "error", "finished_at", "updated_at"])
+        _next_generation(locked, operation="undeploy", state=Deployment.State.UNDEPLOYING)
         engine.create_steps(locked, Plan(steps=tuple(removal)))
         engine.event(locked, "deployment.undeploying", "Removing the deployment.")
         transaction.on_commit(lambda: engine.schedule(locked.pk))
@@ -168,19 +178,7 @@ def deployment_redeploy(*, deployment: Deployment) -> Deployment:
                 f"Deployment {locked.pk} is {locked.state}; wait for it to finish, or cancel it, before deploying "
                 "again."
             )
-        # Steps left queued by a cancelled generation must not run: their generation is over.
-        locked.steps.filter(generation=locked.generation, state__in=("pending", "queued")).update(state="cancelled")
-        Deployment.objects.filter(pk=locked.pk).update(generation=F("generation") + 1)
-        locked.refresh_from_db()
-        locked.operation = "deploy"
-        locked.state = Deployment.State.DEPLOYING
-        locked.cancel_requested = False
-        locked.error = ""
-        locked.outputs = {}
-        locked.finished_at = None
-        locked.save(
-            update_fields=["operation", "state", "cancel_requested", "error", "outputs", "finished_at", "updated_at"]
-        )
+        _next_generation(locked, operation="deploy", state=Deployment.State.DEPLOYING, outputs={})
         plan = Plan.from_dict(locked.plan)
         engine.create_steps(locked, plan)
         engine.event(locked, "deployment.redeploying", f"Deploying again: all {len(plan.steps)} steps.")
