@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection, transaction
-from django.db.models import F, Func, Max, Q, QuerySet, TextField, Value
+from django.db.models import F, Func, Max, Model, Q, QuerySet, TextField, Value
 
 from config.errors import ValidationFailed
 from monitoring.models import LogLine, MetricSample
@@ -147,38 +147,31 @@ def _copy(table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -
                 copy.write_row(row)
 
 
+def _write(model: type[Model], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> int:
+    """All the rows or none: COPY in batches on PostgreSQL, bulk inserts on SQLite."""
+    if not rows:
+        return 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            for batch in _batches(rows, WRITE_BATCH):
+                _copy(model._meta.db_table, columns, batch)
+        else:
+            model._default_manager.bulk_create(
+                (model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=500
+            )
+    return len(rows)
+
+
 class DatabaseStore:
     name = "database"
 
     def write_samples(self, samples: Sequence[Sample]) -> int:
         validate_samples(samples)
-        if not samples:
-            return 0
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                for batch in _batches(samples, WRITE_BATCH):
-                    _copy(MetricSample._meta.db_table, SAMPLE_COLUMNS, map(_sample_row, batch))
-            else:
-                MetricSample.objects.bulk_create(
-                    (MetricSample(**dict(zip(SAMPLE_COLUMNS, _sample_row(s), strict=True))) for s in samples),
-                    batch_size=500,
-                )
-        return len(samples)
+        return _write(MetricSample, SAMPLE_COLUMNS, [_sample_row(sample) for sample in samples])
 
     def write_lines(self, lines: Sequence[Line]) -> int:
         validate_lines(lines)
-        if not lines:
-            return 0
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                for batch in _batches(lines, WRITE_BATCH):
-                    _copy(LogLine._meta.db_table, LINE_COLUMNS, map(_line_row, batch))
-            else:
-                LogLine.objects.bulk_create(
-                    (LogLine(**dict(zip(LINE_COLUMNS, _line_row(line), strict=True))) for line in lines),
-                    batch_size=500,
-                )
-        return len(lines)
+        return _write(LogLine, LINE_COLUMNS, [_line_row(line) for line in lines])
 
     def series(
         self,
