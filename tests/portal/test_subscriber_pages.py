@@ -122,6 +122,18 @@ def test_a_constraint_violation_is_shown_next_to_the_field_and_creates_nothing(
     assert not Subscription.objects.exists() and not Deployment.objects.exists()
 
 
+def test_a_constraint_violation_is_explained_in_the_subscribers_language(
+    bob: Any, published_version: ServiceVersion
+) -> None:
+    client = client_of(bob)
+    client.post("/i18n/setlang/", {"language": "es", "next": "/"})
+    page = client.post(
+        SUBSCRIBE, {"name": "forms", "input__replicas": "9", "input__greeting": "Hi", "submit": "subscribe"}
+    )
+    assert "replicas debe estar entre 1 y 5." in text_of(by_id(page, "id_input__replicas_error"))
+    assert not Subscription.objects.exists()
+
+
 def test_subscribing_creates_the_deployment_and_shows_its_page(bob: Any, published_version: ServiceVersion) -> None:
     client = client_of(bob)
     answer = client.post(
