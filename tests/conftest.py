@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from catalogue import services
@@ -79,6 +80,15 @@ def _test_settings(tmp_path: Path, settings: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     # PBKDF2's deliberate slowness costs half a second per demo user; tests do not need it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language_outside_requests() -> Iterator[None]:
+    """Django's LocaleMiddleware activates a request's language and leaves its thread in it; what a test
+    runs outside requests (services, checks) speaks the default language whatever ran before."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
