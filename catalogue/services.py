@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
@@ -58,6 +59,11 @@ class Actor:
         if self.user is None or not self.user.is_authenticated:
             return ""
         return str(self.user.get_username())
+
+    @classmethod
+    def from_request(cls, request: Any) -> Actor:
+        """The signed-in person of a Django or DRF request, and the address it came from."""
+        return cls(user=request.user, ip=request.META.get("REMOTE_ADDR"))
 
 
 SYSTEM = Actor(user=None)
@@ -240,6 +246,17 @@ def service_update(*, actor: Actor, service: Service, **changes: Any) -> Service
 
 
 # --- versions ----------------------------------------------------------------------------------
+
+
+def read_template_upload(upload: UploadedFile) -> bytes:
+    """The uploaded template or CSAR, refused (413) past AGORA_MAX_TEMPLATE_BYTES without reading it all."""
+    limit: int = settings.AGORA_MAX_TEMPLATE_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise TooLarge(f"The file has {upload.size} bytes; templates and CSARs may have at most {limit} bytes.")
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"The file has more than {limit} bytes; templates and CSARs may have at most {limit} bytes.")
+    return data
 
 
 def template_validate(*, filename: str, data: bytes) -> tosca.Report:

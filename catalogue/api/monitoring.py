@@ -15,7 +15,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalogue import selectors, services
-from catalogue.api.actors import actor_of
 from crane.models import Target
 from monitoring import reading
 from monitoring.models import Alert, AlertRule, TargetHealth
@@ -174,7 +173,7 @@ class AlertRuleViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def perform_create(self, serializer: serializers.BaseSerializer[AlertRule]) -> None:
         data = serializer.validated_data
         serializer.instance = services.alert_rule_set(
-            actor=actor_of(self.request),
+            actor=services.Actor.from_request(self.request),
             deployment=data["deployment"],
             kind=data["kind"],
             threshold=data.get("threshold"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import FileResponse
@@ -21,22 +20,12 @@ from rest_framework.views import APIView
 
 from catalogue import selectors, services
 from catalogue.api import filters, serializers
-from catalogue.api.actors import actor_of
 from catalogue.api.monitoring import DeploymentMonitoringMixin
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
-from config.errors import InvalidState, TooLarge
+from catalogue.services import Actor
+from config.errors import InvalidState
 from crane.models import Target
 from orchestrator.models import Deployment
-
-
-def read_upload(upload: UploadedFile) -> bytes:
-    limit: int = settings.AGORA_MAX_TEMPLATE_BYTES
-    if upload.size is not None and upload.size > limit:
-        raise TooLarge(f"The file has {upload.size} bytes; templates and CSARs may have at most {limit} bytes.")
-    data = upload.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"The file has more than {limit} bytes; templates and CSARs may have at most {limit} bytes.")
-    return data
 
 
 class ServiceViewSet(
@@ -78,13 +67,13 @@ class ServiceViewSet(
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         data = dict(serializer.validated_data)
-        serializer.instance = services.service_create(actor=actor_of(self.request), **data)
+        serializer.instance = services.service_create(actor=Actor.from_request(self.request), **data)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         service = self.get_object()
         form = serializers.ServiceUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
         form.is_valid(raise_exception=True)
-        services.service_update(actor=actor_of(request), service=service, **form.validated_data)
+        services.service_update(actor=Actor.from_request(request), service=service, **form.validated_data)
         service = self.get_queryset().get(pk=service.pk)
         return Response(serializers.ServiceSerializer(service, context=self.get_serializer_context()).data)
 
@@ -100,11 +89,11 @@ class ServiceViewSet(
         form.is_valid(raise_exception=True)
         upload: UploadedFile = form.validated_data["file"]
         version = services.version_upload(
-            actor=actor_of(request),
+            actor=Actor.from_request(request),
             service=service,
             version=form.validated_data["version"],
             filename=upload.name or "template.yaml",
-            data=read_upload(upload),
+            data=services.read_template_upload(upload),
             changelog=form.validated_data["changelog"],
         )
         version = selectors.versions_visible_to(request.user).get(pk=version.pk)
@@ -132,12 +121,12 @@ class ServiceVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str | None = None) -> Response:
-        return self._answer(services.version_submit(actor=actor_of(request), version=self.get_object()))
+        return self._answer(services.version_submit(actor=Actor.from_request(request), version=self.get_object()))
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        return self._answer(services.version_approve(actor=actor_of(request), version=self.get_object()))
+        return self._answer(services.version_approve(actor=Actor.from_request(request), version=self.get_object()))
 
     @extend_schema(request=serializers.RejectSerializer)
     @action(detail=True, methods=["post"], serializer_class=serializers.RejectSerializer)
@@ -146,19 +135,19 @@ class ServiceVersionViewSet(viewsets.ReadOnlyModelViewSet):
         form = serializers.RejectSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         version = services.version_reject(
-            actor=actor_of(request), version=version, reason=form.validated_data["reason"]
+            actor=Actor.from_request(request), version=version, reason=form.validated_data["reason"]
         )
         return Response(serializers.ServiceVersionSerializer(self.get_queryset().get(pk=version.pk)).data)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def deprecate(self, request: Request, pk: str | None = None) -> Response:
-        return self._answer(services.version_deprecate(actor=actor_of(request), version=self.get_object()))
+        return self._answer(services.version_deprecate(actor=Actor.from_request(request), version=self.get_object()))
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def retire(self, request: Request, pk: str | None = None) -> Response:
-        return self._answer(services.version_retire(actor=actor_of(request), version=self.get_object()))
+        return self._answer(services.version_retire(actor=Actor.from_request(request), version=self.get_object()))
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     @action(detail=True, methods=["get"])
@@ -182,7 +171,9 @@ class ValidateView(APIView):
         form = serializers.TemplateFileSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload: UploadedFile = form.validated_data["file"]
-        report = services.template_validate(filename=upload.name or "template.yaml", data=read_upload(upload))
+        report = services.template_validate(
+            filename=upload.name or "template.yaml", data=services.read_template_upload(upload)
+        )
         return Response(report.to_dict())
 
 
@@ -198,7 +189,7 @@ class OrganizationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         data = serializer.validated_data
         serializer.instance = services.organization_create(
-            actor=actor_of(self.request),
+            actor=Actor.from_request(self.request),
             name=data["name"],
             kind=data["kind"],
             slug=data.get("slug", ""),
@@ -230,7 +221,10 @@ class MembershipViewSet(
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         data = serializer.validated_data
         serializer.instance = services.membership_set(
-            actor=actor_of(self.request), organization=data["organization"], user=data["user"], role=data["role"]
+            actor=Actor.from_request(self.request),
+            organization=data["organization"],
+            user=data["user"],
+            role=data["role"],
         )
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -238,7 +232,7 @@ class MembershipViewSet(
         form = serializers.MembershipRoleSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         membership = services.membership_set(
-            actor=actor_of(request),
+            actor=Actor.from_request(request),
             organization=membership.organization,
             user=membership.user,
             role=form.validated_data["role"],
@@ -246,7 +240,7 @@ class MembershipViewSet(
         return Response(serializers.MembershipSerializer(membership, context=self.get_serializer_context()).data)
 
     def perform_destroy(self, instance: Membership) -> None:
-        services.membership_remove(actor=actor_of(self.request), membership=instance)
+        services.membership_remove(actor=Actor.from_request(self.request), membership=instance)
 
 
 class SubscriptionViewSet(
@@ -263,7 +257,7 @@ class SubscriptionViewSet(
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         data = serializer.validated_data
         serializer.instance = services.subscription_create(
-            actor=actor_of(self.request),
+            actor=Actor.from_request(self.request),
             subscriber=data["subscriber"],
             version=data["version"],
             name=data["name"],
@@ -279,7 +273,7 @@ class SubscriptionViewSet(
         form = serializers.UpgradeSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         subscription = services.subscription_upgrade(
-            actor=actor_of(request),
+            actor=Actor.from_request(request),
             subscription=subscription,
             version=form.validated_data["version"],
             inputs=form.validated_data.get("inputs"),
@@ -293,7 +287,7 @@ class SubscriptionViewSet(
     @action(detail=True, methods=["post"])
     def unsubscribe(self, request: Request, pk: str | None = None) -> Response:
         """Cancels the subscription; its instance is removed in the background (poll its deployment)."""
-        subscription = services.subscription_cancel(actor=actor_of(request), subscription=self.get_object())
+        subscription = services.subscription_cancel(actor=Actor.from_request(request), subscription=self.get_object())
         data = self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -352,13 +346,17 @@ class DeploymentViewSet(DeploymentMonitoringMixin, viewsets.ReadOnlyModelViewSet
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Resumes a failed deployment from the step that failed."""
-        return self._accepted(services.deployment_retry(actor=actor_of(request), deployment=self.get_object()))
+        return self._accepted(
+            services.deployment_retry(actor=Actor.from_request(request), deployment=self.get_object())
+        )
 
     @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def deploy(self, request: Request, pk: str | None = None) -> Response:
         """Runs the whole plan again: repairs what drifted, or starts a failed deployment over."""
-        return self._accepted(services.deployment_redeploy(actor=actor_of(request), deployment=self.get_object()))
+        return self._accepted(
+            services.deployment_redeploy(actor=Actor.from_request(request), deployment=self.get_object())
+        )
 
     @extend_schema(request=serializers.UpgradeSerializer, responses={202: serializers.DeploymentSerializer})
     @action(detail=True, methods=["post"], serializer_class=serializers.UpgradeSerializer)
@@ -374,7 +372,7 @@ class DeploymentViewSet(DeploymentMonitoringMixin, viewsets.ReadOnlyModelViewSet
         form = serializers.UpgradeSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         services.subscription_upgrade(
-            actor=actor_of(request),
+            actor=Actor.from_request(request),
             subscription=subscription,
             version=form.validated_data["version"],
             inputs=form.validated_data.get("inputs"),
@@ -388,13 +386,17 @@ class DeploymentViewSet(DeploymentMonitoringMixin, viewsets.ReadOnlyModelViewSet
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Stops a deployment in progress: running steps finish, waiting steps are dropped."""
-        return self._accepted(services.deployment_cancel(actor=actor_of(request), deployment=self.get_object()))
+        return self._accepted(
+            services.deployment_cancel(actor=Actor.from_request(request), deployment=self.get_object())
+        )
 
     @extend_schema(request=None, responses={202: serializers.DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def undeploy(self, request: Request, pk: str | None = None) -> Response:
         """Removes everything the deployment created (for a subscription: unsubscribes)."""
-        return self._accepted(services.deployment_remove(actor=actor_of(request), deployment=self.get_object()))
+        return self._accepted(
+            services.deployment_remove(actor=Actor.from_request(request), deployment=self.get_object())
+        )
 
     @extend_schema(responses=serializers.EventSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -32,7 +32,7 @@ from crane.models import Target
 from monitoring.models import TargetHealth
 from orchestrator.models import Deployment, Step
 from portal.context import is_operator
-from portal.views.publisher import AnnotatedSource, actor_of, page_of, plan_preview, stored_source
+from portal.views.publisher import AnnotatedSource, page_of, plan_preview, stored_source
 
 DEPLOYMENTS_PER_PAGE = 50
 AUDIT_PER_PAGE = 50
@@ -96,7 +96,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
 def approve(request: HttpRequest, pk: int) -> HttpResponse:
     version = _version(request, pk)
     try:
-        services.version_approve(actor=actor_of(request), version=version)
+        services.version_approve(actor=services.Actor.from_request(request), version=version)
     except AgoraError as exc:
         messages.error(request, exc.message)
         return HttpResponseRedirect(reverse("portal:operator-version", args=[version.pk]))
@@ -115,7 +115,9 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _review(request, version, form, status=400)
     try:
-        services.version_reject(actor=actor_of(request), version=version, reason=form.cleaned_data["reason"])
+        services.version_reject(
+            actor=services.Actor.from_request(request), version=version, reason=form.cleaned_data["reason"]
+        )
     except AgoraError as exc:
         if exc.code == "reason_required":
             form.add_error("reason", exc.message)

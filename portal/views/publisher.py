@@ -24,7 +24,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from catalogue import selectors, services
-from catalogue.api.views import read_upload
 from catalogue.models import Organization, Service, ServiceVersion, Subscription
 from config.errors import AgoraError
 from orchestrator.inputs import check_input_values
@@ -38,10 +37,6 @@ PAGE_SIZE = 25
 # The longest source shown with its problems; a longer template lists the problems past it on top.
 MAX_SOURCE_LINES = 5000
 PASTED_FILENAME = "template.yaml"
-
-
-def actor_of(request: HttpRequest) -> services.Actor:
-    return services.Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"))
 
 
 def page_of(request: HttpRequest, items: QuerySet[Any], per_page: int = PAGE_SIZE) -> Page[Any]:
@@ -243,7 +238,7 @@ class VersionUploadForm(forms.Form):
         """The file name and bytes of the template, from the file or the text box."""
         upload: UploadedFile | None = self.cleaned_data.get("file")
         if upload:
-            return upload.name or PASTED_FILENAME, read_upload(upload)
+            return upload.name or PASTED_FILENAME, services.read_template_upload(upload)
         return PASTED_FILENAME, self.cleaned_data["source"].encode()
 
 
@@ -298,7 +293,7 @@ def service_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             service = services.service_create(
-                actor=actor_of(request), publisher=membership.organization, **form.cleaned_data
+                actor=services.Actor.from_request(request), publisher=membership.organization, **form.cleaned_data
             )
         except AgoraError as exc:
             form.add_error("slug" if exc.code == "duplicate" else None, exc.message)
@@ -339,7 +334,7 @@ def version_upload(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             filename, data = form.template()
             version = services.version_upload(
-                actor=actor_of(request),
+                actor=services.Actor.from_request(request),
                 service=service,
                 version=form.cleaned_data["version"],
                 filename=filename,
@@ -409,7 +404,7 @@ def _version_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return HttpResponseNotAllowed(["POST"])
     act, done = VERSION_ACTIONS[action]
     try:
-        act(actor=actor_of(request), version=version)
+        act(actor=services.Actor.from_request(request), version=version)
     except AgoraError as exc:
         messages.error(request, exc.message)
     else:

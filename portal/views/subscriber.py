@@ -37,10 +37,6 @@ SECRET_MASK = "••••••••"  # noqa: S105 - shown in place of a sec
 EVENTS_SHOWN = 50
 
 
-def actor_of(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"))
-
-
 def _template_of(version: ServiceVersion) -> bytes:
     with version.template.open("rb") as stored:
         return bytes(stored.read())
@@ -103,7 +99,7 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
             if pressed.endswith("subscribe"):
                 try:
                     subscription = services.subscription_create(
-                        actor=actor_of(request),
+                        actor=Actor.from_request(request),
                         subscriber=membership.organization,
                         version=version,
                         name=form.cleaned_data["name"],
@@ -182,10 +178,10 @@ def _deployment_action(request: HttpRequest, pk: str, action: str) -> HttpRespon
     deployment = _deployment_for(request, pk)
     try:
         if action == "retry":
-            services.deployment_retry(actor=actor_of(request), deployment=deployment)
+            services.deployment_retry(actor=Actor.from_request(request), deployment=deployment)
             messages.success(request, _("Retrying from the step that failed."))
         else:
-            services.deployment_cancel(actor=actor_of(request), deployment=deployment)
+            services.deployment_cancel(actor=Actor.from_request(request), deployment=deployment)
             messages.success(request, _("Cancelling: running steps finish, waiting steps are dropped."))
     except AgoraError as exc:
         messages.error(request, exc.message)
@@ -362,7 +358,7 @@ def subscription_upgrade(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.subscription_upgrade(
-                actor=actor_of(request), subscription=subscription, version=target, inputs=given or None
+                actor=Actor.from_request(request), subscription=subscription, version=target, inputs=given or None
             )
         except AgoraError as exc:
             if exc.code == "invalid_inputs" and isinstance(exc.details, dict):
@@ -412,7 +408,7 @@ def subscription_unsubscribe(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("portal:subscription", subscription.pk)
     if request.method == "POST":
         try:
-            services.subscription_cancel(actor=actor_of(request), subscription=subscription)
+            services.subscription_cancel(actor=Actor.from_request(request), subscription=subscription)
         except AgoraError as exc:
             messages.error(request, exc.message)
             return redirect("portal:subscription", subscription.pk)
