@@ -14,9 +14,13 @@ class CatalogueConfig(AppConfig):
 
     def ready(self) -> None:
         # Monitoring cannot import the catalogue; it asks the functions registered here whom to alert.
+        from catalogue.services import subscription_follow_rollback
         from monitoring.alerts import register_recipients
+        from orchestrator.signals import deployment_rolled_back
 
         register_recipients(organization_recipients)
+        # The orchestrator cannot import the catalogue either; it signals a rollback the subscription follows.
+        deployment_rolled_back.connect(subscription_follow_rollback, dispatch_uid="subscription_follow_rollback")
 
 
 def organization_recipients(deployment: Deployment) -> list[str]:

@@ -588,6 +588,39 @@ def subscription_upgrade(
     return locked
 
 
+def subscription_follow_rollback(*, deployment: Deployment, **_: Any) -> None:
+    """A failed upgrade put the deployment back on what it ran: its subscription names that version and
+    those values again (connected to orchestrator.signals.deployment_rolled_back)."""
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("version")
+        .filter(deployment=deployment)
+        .first()
+    )
+    if subscription is None:
+        return
+    ran = (
+        ServiceVersion.objects.filter(
+            service_id=subscription.version.service_id, template_sha256=deployment.template_sha256
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    failed = subscription.version.version
+    subscription.version = ran or subscription.version
+    subscription.inputs = deployment.inputs
+    subscription.secret_inputs = deployment.secret_inputs
+    subscription.save(update_fields=["version", "inputs", "secret_inputs", "updated_at"])
+    audit(
+        actor=SYSTEM,
+        action="subscription.rolled_back",
+        obj=subscription,
+        organization=subscription.subscriber,
+        from_version=failed,
+        to_version=subscription.version.version,
+    )
+
+
 def _subscriber_of(actor: Actor, deployment: Deployment) -> None:
     """Deployment actions need write rights on the subscribing organization (operators may act on any)."""
     subscription = getattr(deployment, "subscription", None)

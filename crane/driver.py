@@ -24,7 +24,7 @@ import os
 import re
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -442,35 +442,44 @@ def _concurrently(
     return tuple(f.result() for f in futures)
 
 
-def _check_capacity(client: Any, target: Target, deployment: str, specs: Sequence[ServiceSpec]) -> None:
-    """The target's capacity (max services, CPUs, memory) over every Agora service on it."""
-    if target.max_services is None and target.max_cpus is None and target.max_memory is None:
-        return
-    mine = {(deployment, s.name) for s in specs}
+def used_capacity(
+    client: Any, target: Target, *, excluding: Collection[tuple[str, str]] = (), swarm: bool | None = None
+) -> tuple[int, float, int]:
+    """Agora's services on the target and what their limits take: (services, CPUs, bytes of memory).
+    `excluding` names (deployment, node) pairs to leave out, such as the ones about to be replaced;
+    `swarm` False counts the daemon's own containers (a swarm endpoint that is not a manager)."""
     count, cpus, memory = 0, 0.0, 0
-    if _swarm(target):
+    if _swarm(target) if swarm is None else swarm:
         for item in client.api.services(filters={"label": [f"{names.LABEL_TARGET}={target.name}"]}):
             spec = item["Spec"]
             labels = spec.get("Labels") or {}
-            if (labels.get(names.LABEL_DEPLOYMENT), labels.get(names.LABEL_NODE)) in mine:
+            if (labels.get(names.LABEL_DEPLOYMENT), labels.get(names.LABEL_NODE)) in excluding:
                 continue
             replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
             limits = (spec["TaskTemplate"].get("Resources") or {}).get("Limits") or {}
             count += 1
             cpus += replicas * limits.get("NanoCPUs", 0) / NS
-            memory += replicas * limits.get("MemoryBytes", 0)
+            memory += replicas * int(limits.get("MemoryBytes", 0))
     else:
         seen: set[tuple[str, str]] = set()
         for item in client.api.containers(all=True, filters={"label": [f"{names.LABEL_TARGET}={target.name}"]}):
             labels = item.get("Labels") or {}
             key = (labels.get(names.LABEL_DEPLOYMENT, ""), labels.get(names.LABEL_NODE, ""))
-            if key in mine:
+            if key in excluding:
                 continue
             if key not in seen:
                 seen.add(key)
                 count += 1
             cpus += float(labels.get(names.LABEL_CPUS, 0))
             memory += int(labels.get(names.LABEL_MEMORY, 0))
+    return count, cpus, memory
+
+
+def _check_capacity(client: Any, target: Target, deployment: str, specs: Sequence[ServiceSpec]) -> None:
+    """The target's capacity (max services, CPUs, memory) over every Agora service on it."""
+    if target.max_services is None and target.max_cpus is None and target.max_memory is None:
+        return
+    count, cpus, memory = used_capacity(client, target, excluding={(deployment, s.name) for s in specs})
     count += len(specs)
     cpus += sum((s.cpu_limit or 0) * s.replicas for s in specs)
     memory += sum((s.memory_limit or 0) * s.replicas for s in specs)
@@ -1213,6 +1222,19 @@ def service_stats(target: Target, deployment: str, node: str) -> tuple[Container
             return tuple(pool.map(sample, containers))
 
 
+def memory_used(memory_stats: dict[str, Any]) -> int:
+    """Memory a container uses, from the stats API's memory_stats."""
+    detail = memory_stats.get("stats") or {}
+    # Page cache is reclaimable; Docker's CLI leaves it out too (cgroup v1 "cache", v2 "inactive_file").
+    return max(0, int(memory_stats.get("usage", 0)) - int(detail.get("cache", detail.get("inactive_file", 0))))
+
+
+def network_bytes(raw_stats: dict[str, Any]) -> tuple[int, int]:
+    """Bytes received and sent over all the container's networks."""
+    networks = (raw_stats.get("networks") or {}).values()
+    return sum(int(n.get("rx_bytes", 0)) for n in networks), sum(int(n.get("tx_bytes", 0)) for n in networks)
+
+
 def _stats(name: str, raw: dict[str, Any]) -> ContainerStats:
     cpu, previous = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
     cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (previous.get("cpu_usage") or {}).get(
@@ -1222,17 +1244,14 @@ def _stats(name: str, raw: dict[str, Any]) -> ContainerStats:
     cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
     percent = cpu_delta / system_delta * cpus * 100.0 if system_delta > 0 and cpu_delta > 0 else 0.0
     memory = raw.get("memory_stats") or {}
-    detail = memory.get("stats") or {}
-    # Page cache is reclaimable; Docker's CLI leaves it out too (cgroup v1 "cache", v2 "inactive_file").
-    used = memory.get("usage", 0) - detail.get("cache", detail.get("inactive_file", 0))
-    networks = (raw.get("networks") or {}).values()
+    received, sent = network_bytes(raw)
     return ContainerStats(
         container=name,
         cpu_percent=round(percent, 2),
-        memory_bytes=max(0, int(used)),
+        memory_bytes=memory_used(memory),
         memory_limit=int(memory.get("limit", 0)),
-        network_rx_bytes=sum(int(n.get("rx_bytes", 0)) for n in networks),
-        network_tx_bytes=sum(int(n.get("tx_bytes", 0)) for n in networks),
+        network_rx_bytes=received,
+        network_tx_bytes=sent,
         pids=int((raw.get("pids_stats") or {}).get("current", 0)),
         read_at=_timestamp(str(raw.get("read", ""))),
     )

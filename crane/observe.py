@@ -26,7 +26,7 @@ import docker.errors  # type: ignore[import-untyped]
 from docker.types.daemon import CancellableStream  # type: ignore[import-untyped]
 
 from crane import names
-from crane.driver import NS, _timestamp
+from crane.driver import NS, _timestamp, memory_used, network_bytes, used_capacity
 from crane.errors import docker_errors
 from crane.models import Target
 from crane.specs import Kind
@@ -184,10 +184,7 @@ def _slot(task_name: str) -> int | None:
 def _reading(container_id: str, raw: dict[str, Any]) -> Reading:
     cpu = raw.get("cpu_stats") or {}
     memory = raw.get("memory_stats") or {}
-    detail = memory.get("stats") or {}
-    # Page cache is reclaimable; Docker's CLI leaves it out too (cgroup v1 "cache", v2 "inactive_file").
-    used = int(memory.get("usage", 0)) - int(detail.get("cache", detail.get("inactive_file", 0)))
-    networks = (raw.get("networks") or {}).values()
+    received, sent = network_bytes(raw)
     block_read = block_write = 0
     for entry in (raw.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:
         operation = str(entry.get("op", "")).lower()
@@ -199,10 +196,10 @@ def _reading(container_id: str, raw: dict[str, Any]) -> Reading:
         container_id=container_id,
         read_at=_timestamp(str(raw.get("read", ""))) or datetime.datetime.now(datetime.UTC),
         cpu_ns=int((cpu.get("cpu_usage") or {}).get("total_usage", 0)),
-        memory_bytes=max(0, used),
+        memory_bytes=memory_used(memory),
         memory_limit=int(memory.get("limit", 0)),
-        network_rx_bytes=sum(int(n.get("rx_bytes", 0)) for n in networks),
-        network_tx_bytes=sum(int(n.get("tx_bytes", 0)) for n in networks),
+        network_rx_bytes=received,
+        network_tx_bytes=sent,
         block_read_bytes=block_read,
         block_write_bytes=block_write,
         pids=int((raw.get("pids_stats") or {}).get("current", 0)),
@@ -298,28 +295,18 @@ def capacity(target: Target) -> Capacity:
         info = client.info()
         cpus_total: float | None = float(info.get("NCPU") or 0) or None
         memory_total: int | None = int(info.get("MemTotal") or 0) or None
-        cpus_used, memory_used = 0.0, 0
-        if target.mode == Target.Mode.SWARM and (info.get("Swarm") or {}).get("ControlAvailable"):
+        manager = target.mode == Target.Mode.SWARM and bool((info.get("Swarm") or {}).get("ControlAvailable"))
+        if manager:
             ready = [n for n in client.api.nodes() if (n.get("Status") or {}).get("State") == "ready"]
             resources = [(n.get("Description") or {}).get("Resources") or {} for n in ready]
             cpus_total = sum(r.get("NanoCPUs", 0) for r in resources) / NS or None
             memory_total = sum(int(r.get("MemoryBytes", 0)) for r in resources) or None
-            for service in client.api.services(filters={"label": [f"{names.LABEL_TARGET}={target.name}"]}):
-                spec = service["Spec"]
-                replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
-                limits = (spec["TaskTemplate"].get("Resources") or {}).get("Limits") or {}
-                cpus_used += replicas * limits.get("NanoCPUs", 0) / NS
-                memory_used += replicas * int(limits.get("MemoryBytes", 0))
-        else:
-            for item in client.api.containers(all=True, filters={"label": [f"{names.LABEL_TARGET}={target.name}"]}):
-                labels = item.get("Labels") or {}
-                cpus_used += float(labels.get(names.LABEL_CPUS, 0))
-                memory_used += int(labels.get(names.LABEL_MEMORY, 0))
+        _, cpus_used, memory_taken = used_capacity(client, target, swarm=manager)
     return Capacity(
         cpus_total=cpus_total,
         memory_total=memory_total,
         cpus_used=round(cpus_used, 3),
-        memory_used=memory_used,
+        memory_used=memory_taken,
         containers_running=int(info.get("ContainersRunning") or 0),
     )
 

@@ -245,7 +245,9 @@ def evaluate(
         message = f'Target "{target.name}" has not answered for {_span(down_for)}. {error}'.strip()
         long_enough = True if down_for >= rule.seconds else None
         verdicts.append(Verdict(deployment.pk, Kind.UNREACHABLE, "", long_enough, message))
-    open_alerts = Alert.objects.filter(deployment_id__in=list(by_id), state=Alert.State.FIRING)
+    open_alerts = Alert.objects.filter(deployment_id__in=list(by_id), state=Alert.State.FIRING).select_related(
+        "deployment"
+    )
     firing = {(a.deployment_id, a.kind, a.node): a for a in open_alerts}
     decided = {(v.deployment, v.kind, v.node) for v in verdicts}
     if facts is not None:

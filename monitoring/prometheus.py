@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
@@ -108,12 +108,14 @@ class PlatformCollector(Collector):
         nodes_down = GaugeMetricFamily(
             "agora_target_nodes_down", "Swarm nodes down at each cloud's last check.", labels=["target"]
         )
-        for target in Target.objects.order_by("name"):
-            last = TargetHealth.objects.filter(target=target).order_by("-time").first()
-            if last is None:
-                continue
-            reachable.add_metric([target.name], 1 if last.reachable else 0)
-            nodes_down.add_metric([target.name], last.nodes_down)
+        newest = TargetHealth.objects.filter(target=OuterRef("pk")).order_by("-time")
+        checked = Target.objects.annotate(
+            last_reachable=Subquery(newest.values("reachable")[:1]),
+            last_nodes_down=Subquery(newest.values("nodes_down")[:1]),
+        ).filter(last_reachable__isnull=False)
+        for target in checked.order_by("name"):
+            reachable.add_metric([target.name], 1 if target.last_reachable else 0)
+            nodes_down.add_metric([target.name], target.last_nodes_down)
         yield from (reachable, nodes_down)
 
 

@@ -32,6 +32,7 @@ from config.errors import AgoraError, InvalidState
 from orchestrator.models import Deployment, Event, Step
 from orchestrator.plan import Plan, PlannedStep, StepKind
 from orchestrator.queue import enqueue_steps, jobs_waiting
+from orchestrator.signals import deployment_rolled_back
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,11 @@ def start_generation(deployment: Deployment, plan: Plan, *, operation: str, chan
     """
     previous = {s.key: s for s in current_steps(deployment) if s.state == Step.State.DONE}
     old_plan = Plan.from_dict(deployment.plan) if deployment.plan else Plan(steps=())
+    # The last generation's waiting steps must not run once the next one starts (after a failed step,
+    # its siblings may still be queued).
+    deployment.steps.filter(generation=deployment.generation, state__in=(Step.State.PENDING, Step.State.QUEUED)).update(
+        state=Step.State.CANCELLED
+    )
     deployment.generation += 1
     new_steps = list(plan.steps)
     new_nodes = {s.node for s in new_steps if s.node}
@@ -363,6 +369,7 @@ def rollback(deployment: Deployment, reason: str) -> None:
     start_generation(deployment, Plan.from_dict(previous["plan"]), operation="rollback", changed_inputs=set())
     deployment.error = f"The upgrade failed and is being rolled back. {reason}"
     deployment.save(update_fields=["error"])
+    deployment_rolled_back.send(sender=Deployment, deployment=deployment)
     event(deployment, "deployment.rolling_back", deployment.error, level=Event.Level.WARNING)
     transaction.on_commit(lambda: schedule(deployment.pk))
 

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,6 +33,13 @@ class MetricsQuerySerializer(serializers.Serializer):
 
 
 class LogsQuerySerializer(serializers.Serializer):
+    deployment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=24,
+        help_text="Operators' search: one deployment, or blank for "
+        "the platform's own events; every deployment if omitted.",
+    )
     search = serializers.CharField(required=False, max_length=200, help_text="Words the line must contain.")
     level = serializers.ChoiceField(choices=list(LEVELS), required=False, help_text="This level and above.")
     node = serializers.CharField(required=False, max_length=64)
@@ -198,9 +206,8 @@ class PlatformLogsView(viewsets.ViewSet):
     @extend_schema(parameters=[LogsQuerySerializer], responses={200: dict})
     def list(self, request: Request) -> Response:
         if not selectors.is_operator(request.user):
-            return Response({"code": "not_found", "detail": "Not found."}, status=404)
+            raise NotFound()
         form = LogsQuerySerializer(data=request.query_params)
         form.is_valid(raise_exception=True)
-        deployment = request.query_params.get("deployment")
-        page = reading.logs(form.query(deployment if deployment is not None else None))
+        page = reading.logs(form.query(form.validated_data.get("deployment")))
         return Response({"results": [_line(line) for line in page.lines], "next": page.next_before})

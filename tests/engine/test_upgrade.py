@@ -75,3 +75,51 @@ def test_a_failed_upgrade_rolls_back_to_the_previous_version(running: Deployment
     kinds = set(Event.objects.filter(deployment=upgraded).values_list("kind", flat=True))
     assert {"deployment.rolling_back", "deployment.rolled_back"} <= kinds
     assert len(services_of(upgraded)) == 1
+
+
+def test_a_failed_upgrade_of_a_subscription_leaves_it_on_the_version_that_runs(
+    swarm: Target,
+    queue_name: str,
+    cleanup: list[str],
+    settings: Any,
+    alice: Any,
+    bob: Any,
+    charlie: Any,
+    service: Any,
+    subscriber_org: Any,
+) -> None:
+    from catalogue import services as catalogue
+    from catalogue.models import AuditEvent
+    from tests.conftest import actor, upload
+
+    settings.AGORA_WAIT_HEALTHY_SECONDS = 60
+    versions = []
+    for number, text in (
+        ("1.0.0", WEB_TEMPLATE),
+        ("2.0.0", WEB_TEMPLATE.replace("agora/busybox:latest", "agora/nope:2")),
+    ):
+        version = upload(alice, service, number, text)
+        catalogue.version_submit(actor=actor(alice), version=version)
+        versions.append(catalogue.version_approve(actor=actor(charlie), version=version))
+    subscription = catalogue.subscription_create(
+        actor=actor(bob),
+        subscriber=subscriber_org,
+        version=versions[0],
+        name="web",
+        inputs={"greeting": "one"},
+        target=swarm,
+    )
+    assert subscription.deployment is not None
+    cleanup.append(subscription.deployment.pk)
+    assert drive(subscription.deployment, SETTLED).state == Deployment.State.RUNNING
+
+    catalogue.subscription_upgrade(
+        actor=actor(bob), subscription=subscription, version=versions[1], inputs={"greeting": "two"}
+    )
+    deployment = drive(subscription.deployment, SETTLED)
+
+    assert (deployment.state, deployment.operation) == (Deployment.State.RUNNING, "rollback")
+    subscription.refresh_from_db()
+    assert subscription.version == versions[0]
+    assert subscription.inputs == {"greeting": "one"}
+    assert AuditEvent.objects.filter(action="subscription.rolled_back", object_id=str(subscription.pk)).exists()
