@@ -17,6 +17,9 @@ def scratch_database(url: str) -> Iterator[None]:
     """`url` must be the DATABASE_URL Django was set up with."""
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
+    if not name.startswith(("bench", "agora_bench")):
+        # It is dropped at the start and at the end: never a database someone works with.
+        raise SystemExit(f"The bench's database must be named bench... or agora_bench..., not {name!r}.")
     admin_dsn = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
