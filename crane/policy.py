@@ -37,7 +37,7 @@ MAX_PORTS = 20
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$")
 _SIGNAL = re.compile(r"^(?:SIG[A-Z0-9+-]{2,12}|[0-9]{1,2})$")
-_SECRET_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+SECRET_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 # Docker's reference grammar, simplified: [domain[:port]/]path[:tag][@digest].
 _DOMAIN = (
@@ -49,7 +49,7 @@ IMAGE_REFERENCE = re.compile(
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
 )
 _HOST_PATH = re.compile(r"^\s*(?:/|~|\.)|[/:\\]")
-_FORBIDDEN_CONTAINER_PATHS = ("/proc", "/sys", "/dev", "/run/secrets")
+FORBIDDEN_CONTAINER_PATHS = ("/proc", "/sys", "/dev", "/run/secrets")
 
 
 # --- options: the allowlist, and the reasons for what Agora knows it refuses
@@ -246,7 +246,7 @@ def _mounts(spec: ServiceSpec, ctx: _Context) -> Iterator[Violation]:
         path = mount.path
         if not isinstance(path, str) or not path.startswith("/") or posixpath.normpath(path) != path or path == "/":
             yield "mounts", f"{path!r} must be a normalised absolute path below / in the container"
-        elif any(path == p or path.startswith(p + "/") for p in _FORBIDDEN_CONTAINER_PATHS):
+        elif any(path == p or path.startswith(p + "/") for p in FORBIDDEN_CONTAINER_PATHS):
             yield "mounts", f"{path!r} is reserved (/proc, /sys, /dev, /run/secrets)"
         elif path in paths:
             yield "mounts", f"{path!r} is mounted twice"
@@ -261,7 +261,7 @@ def _secrets(spec: ServiceSpec, ctx: _Context) -> Iterator[Violation]:
     for secret in spec.secrets:
         if not isinstance(secret.secret, str) or not names.OBJECT.match(secret.secret):
             yield "secrets", f"{secret.secret!r} is not a secret name of this deployment"
-        if not isinstance(secret.file, str) or not _SECRET_FILE.match(secret.file) or secret.file in files:
+        if not isinstance(secret.file, str) or not SECRET_FILE.match(secret.file) or secret.file in files:
             yield "secrets", f"{secret.file!r} must be a distinct file name (no directories) under /run/secrets"
         else:
             files.add(secret.file)

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from crane import names, policy
 from orchestrator.tosca import AGORA_PROFILE_IMPORT, Limits, Severity, validate_bytes
 from orchestrator.tosca.policy import ENVIRONMENT_NAME, MAX_REPLICAS
 from orchestrator.tosca.safe_yaml import YamlDocument, YamlError, load_yaml
@@ -41,13 +42,11 @@ BUILD_CONTEXT = "agora.artifacts.BuildContext"
 MOUNTS_VOLUME = "agora.relationships.MountsVolume"
 USES_SECRET = "agora.relationships.UsesSecret"  # noqa: S105 - a type name
 
-# The names crane gives Docker objects (crane/names.py; the orchestrator may not import crane):
-# a node names a service and its DNS alias, volumes and secrets are lower case.
-NODE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,30}[A-Za-z0-9])?$")
-OBJECT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?$")
-SECRET_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
-RESERVED_LABEL_PREFIXES = ("agora.", "com.docker.")
-RESERVED_PATHS = ("/proc", "/sys", "/dev", "/run/secrets")
+# What crane accepts of names, labels and paths; an import refuses the rest before anything is deployed.
+NODE_NAME = names.NODE
+SECRET_FILE = policy.SECRET_FILE
+RESERVED_LABEL_PREFIXES = names.RESERVED_LABEL_PREFIXES
+RESERVED_PATHS = policy.FORBIDDEN_CONTAINER_PATHS
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")

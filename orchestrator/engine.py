@@ -457,7 +457,7 @@ def retry(deployment: Deployment) -> Deployment:
 def cancel(deployment: Deployment) -> Deployment:
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
-        if locked.state not in (Deployment.State.PENDING, Deployment.State.DEPLOYING, Deployment.State.UPDATING):
+        if locked.state not in Deployment.CANCELLABLE_STATES:
             raise InvalidState(
                 f"Deployment {locked.pk} is {locked.state}; only a deployment in progress can be cancelled."
             )

@@ -34,6 +34,7 @@ class Deployment(models.Model):
 
     # States in which steps are being worked on.
     BUSY_STATES = frozenset({State.PENDING, State.DEPLOYING, State.UPDATING, State.UNDEPLOYING})
+    CANCELLABLE_STATES = frozenset({State.PENDING, State.DEPLOYING, State.UPDATING})
 
     id = models.CharField(primary_key=True, max_length=24, default=new_deployment_id, editable=False)
     name = models.CharField(max_length=100, blank=True)

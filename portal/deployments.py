@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalogue import selectors
 from catalogue.models import Subscription
+from orchestrator.engine import current_steps
 from orchestrator.models import Deployment, Event, Step
 from portal.context import is_operator, memberships
 
@@ -48,7 +49,7 @@ def output_rows(outputs: dict[str, Any]) -> list[tuple[str, Any, bool]]:
 
 
 def deployment_view(request: HttpRequest, deployment: Deployment, *, events_shown: int) -> dict[str, Any]:
-    steps = list(Step.objects.filter(deployment=deployment, generation=deployment.generation).order_by("position"))
+    steps = current_steps(deployment)
     newest = list(Event.objects.filter(deployment=deployment).order_by("-created_at", "-id")[:events_shown])
     done = sum(1 for s in steps if s.state == Step.State.DONE)
     failed = [s for s in steps if s.state == Step.State.FAILED]
@@ -67,7 +68,5 @@ def deployment_view(request: HttpRequest, deployment: Deployment, *, events_show
         "reasons": [FAILURE_REASONS.get(s.kind, GENERIC_REASON) for s in failed] or [GENERIC_REASON],
         "outputs": output_rows(deployment.outputs) if deployment.state == Deployment.State.RUNNING else [],
         "can_act": _can_act(request, subscription),
-        "can_cancel": deployment.state
-        in (Deployment.State.PENDING, Deployment.State.DEPLOYING, Deployment.State.UPDATING)
-        and not deployment.cancel_requested,
+        "can_cancel": deployment.state in Deployment.CANCELLABLE_STATES and not deployment.cancel_requested,
     }
