@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest bench setup
+.PHONY: run test lint typecheck pytest bench setup lock outdated
 
 setup:
 	scripts/bootstrap.sh run
@@ -37,3 +37,19 @@ pytest:
 
 bench: setup
 	$(PY) bench/validate.py
+
+# The lock: exact versions with hashes of what requirements*.txt allow (docs/decisions/0011-locked-installs.md).
+# The dev lock is constrained by the runtime one, so `make run` and `make test` install the same versions.
+# `make lock UPGRADE=1` moves every pin to the newest release the ranges allow; without it pins stay put.
+PIP_COMPILE := .venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --annotation-style=line $(if $(UPGRADE),--upgrade)
+lock:
+	scripts/bootstrap.sh test
+	$(PIP_COMPILE) -o requirements.lock requirements.txt
+	$(PIP_COMPILE) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
+	@echo "pinned: $$(grep -c '^[a-zA-Z0-9].*==' requirements.lock) runtime, $$(grep -c '^[a-zA-Z0-9].*==' requirements-dev.lock) with development"
+
+# Newer releases than the lock's, whether or not requirements*.txt's ranges allow them.
+outdated:
+	scripts/bootstrap.sh test
+	.venv/bin/pip list --outdated --disable-pip-version-check 2>/dev/null

@@ -8,18 +8,19 @@ mode="${1:-run}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# --- Python packages -----------------------------------------------------------------------
-requirements=requirements.txt
-[ "$mode" = test ] && requirements=requirements-dev.txt
+# --- Python packages: exactly the lock's versions, each checked against its hash -----------------
+# requirements*.txt hold the ranges people read; requirements*.lock what is installed (make lock).
+lock=requirements.lock
+[ "$mode" = test ] && lock=requirements-dev.lock
 if [ ! -x .venv/bin/python ]; then
     say "Creating the virtualenv in .venv"
     python3 -m venv .venv
 fi
-stamp=".venv/.installed-$(cat requirements.txt "$requirements" | sha256sum | cut -c1-16)-$mode"
+stamp=".venv/.installed-$mode-$(sha256sum "$lock" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    say "Installing $requirements"
-    .venv/bin/pip install --quiet --upgrade pip
-    .venv/bin/pip install --quiet -r "$requirements"
+    say "Installing $lock"
+    .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r "$lock" 2> >(grep -v "^WARNING: Location" >&2)
+    rm -f .venv/.installed-*-"$mode" .venv/.installed-"$mode"-*  # the stamps of earlier locks
     touch "$stamp"
 fi
 

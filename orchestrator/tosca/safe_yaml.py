@@ -45,6 +45,10 @@ _NUMBERISH = re.compile(r"[-+0-9_.:eE]*\Z")
 _MAX_LINE_DEPTH = 8  # lines are remembered this deep: enough to point at a property's value
 _NO_KEY = object()
 _MERGE_KEY = object()
+# Flow brackets, and what may hide them: quoted scalars and comments (each alternative starts with a
+# literal character, so the scan skips everything else at C speed).
+_FLOW_TOKENS = re.compile(r"""[\[\]{}]|'[^']*(?:''[^']*)*'|"[^"\\]*(?:\\.[^"\\]*)*"|#[^\n]*""")
+_TOKEN_START = frozenset(" \t\r\n[{,")
 
 Path = tuple[Any, ...]
 PathLike = str | os.PathLike[str]
@@ -125,6 +129,7 @@ def load_yaml(data: bytes, *, limits: Limits, nodes_before: int = 0) -> YamlDocu
         ) from None
     if not text.strip():
         raise YamlError("The file is empty; a TOSCA template starts with tosca_definitions_version.")
+    _check_flow_depth(text, limits)
     root, lines, warnings, nodes = _build(text, limits, nodes_before)
     if root is None:
         raise YamlError("The file holds no YAML content; a TOSCA template starts with tosca_definitions_version.")
@@ -136,6 +141,42 @@ def load_yaml(data: bytes, *, limits: Limits, nodes_before: int = 0) -> YamlDocu
             1,
         )
     return YamlDocument(data=root, lines=lines, warnings=tuple(warnings), nodes=nodes - nodes_before, size=len(data))
+
+
+def _check_flow_depth(text: str, limits: Limits) -> None:
+    """Refuses flow collections nested past Agora's limit before libyaml reads them.
+
+    libyaml's scanner reads flow brackets ahead of the events it hands out (looking for simple keys),
+    and some releases stop deep flow nesting themselves, with their own limit and message: without
+    this scan, which limit a publisher meets would depend on the installed YAML library. Brackets
+    inside plain scalars count too, so the scan errs on the side of depth; no real template nests
+    anywhere near the limit. It looks at most at twice max_yaml_nodes tokens: past that many
+    brackets and quoted scalars the loader refuses the file for its values anyway, and a flood of
+    tokens costs a bounded time here.
+    """
+    most = limits.max_yaml_depth
+    if text.count("[") + text.count("{") <= most:
+        return
+    depth = 0
+    pos = 0
+    search = _FLOW_TOKENS.search
+    for _ in range(2 * limits.max_yaml_nodes):
+        token = search(text, pos)
+        if token is None:
+            return
+        start = token.start()
+        char = text[start]
+        if char in "[{":
+            depth += 1
+            if depth > most:
+                line = text.count("\n", 0, start) + 1
+                raise YamlError(f"The YAML nests deeper than {most} levels.", line, limit=True)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif start and text[start - 1] not in _TOKEN_START:
+            pos = start + 1  # a quote or # inside a plain scalar ("don't", "a#b") hides nothing
+            continue
+        pos = token.end()
 
 
 def _build(text: str, limits: Limits, nodes_before: int) -> tuple[Any, dict[Path, int], list[YamlWarning], int]:

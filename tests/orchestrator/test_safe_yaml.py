@@ -140,6 +140,44 @@ def test_refuses_nesting_deeper_than_the_limit(text: str) -> None:
     assert "deeper than 64 levels" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["a: " + "[" * 100_000 + "]" * 100_000, "a: 1\nb: " + "{a: " * 100_000 + "1" + "}" * 100_000],
+    ids=["flow-lists", "flow-maps"],
+)
+def test_deep_flow_nesting_is_refused_by_agora_before_libyaml_reads_it(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some libyaml releases stop deep flow nesting themselves, with their own limit and words (PyYAML
+    # 6.0.4 does): Agora's limit must be the one a publisher meets, whichever release is installed.
+    from orchestrator.tosca import safe_yaml
+
+    def no_library(*args: object) -> None:
+        raise AssertionError("libyaml was asked to read a file Agora's own scan refuses")
+
+    monkeypatch.setattr(safe_yaml, "_Loader", no_library)
+    with pytest.raises(YamlError) as caught:
+        load_yaml(text.encode(), limits=LIMITS)
+    assert caught.value.limit
+    assert caught.value.message == "The YAML nests deeper than 64 levels."
+    assert caught.value.line == text.count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: '" + "[" * 100 + "'\n",
+        'a: "' + "{" * 100 + '\\" [[["\n',
+        "a: 1 # " + "[" * 100 + "\n",
+        "a: don't " + "[" * 30 + "\nb: 'it''s " + "[" * 70 + "'\n",
+        "script: |\n  " + "[[ -f x ]] && " * 20 + "true\n",
+    ],
+    ids=["single-quoted", "double-quoted", "comment", "apostrophes", "block-scalar"],
+)
+def test_brackets_in_quotes_comments_and_scalars_are_not_nesting(text: str) -> None:
+    assert load_yaml(text.encode(), limits=LIMITS).data == yaml.safe_load(text)
+
+
 def test_nesting_at_the_limit_is_fine() -> None:
     text = "a: " + "[" * 63 + "]" * 63
     assert load_yaml(text.encode(), limits=LIMITS).data["a"] is not None
