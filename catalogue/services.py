@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
@@ -38,6 +37,7 @@ from monitoring.models import AlertRule
 from orchestrator import services as orchestrator_services
 from orchestrator import tosca
 from orchestrator.inputs import check_input_values
+from orchestrator.limits import template_limits
 from orchestrator.models import Deployment
 from orchestrator.services import deployment_create, deployment_undeploy
 
@@ -249,26 +249,22 @@ def service_update(*, actor: Actor, service: Service, **changes: Any) -> Service
 
 
 def read_template_upload(upload: UploadedFile) -> bytes:
-    """The uploaded template or CSAR, refused (413) past AGORA_MAX_TEMPLATE_BYTES without reading it all."""
-    limit: int = settings.AGORA_MAX_TEMPLATE_BYTES
-    if upload.size is not None and upload.size > limit:
-        raise TooLarge(f"The file has {upload.size} bytes; templates and CSARs may have at most {limit} bytes.")
-    data = upload.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"The file has more than {limit} bytes; templates and CSARs may have at most {limit} bytes.")
+    """The uploaded template or CSAR, refused (413) past the template limit without reading it all."""
+    limits = template_limits()
+    if upload.size is not None and upload.size > limits.max_bytes:
+        raise TooLarge(limits.too_large(upload.size))
+    data = upload.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise TooLarge(limits.too_large(None))
     return data
 
 
 def template_validate(*, filename: str, data: bytes) -> tosca.Report:
-    """Validates a template or CSAR without storing anything."""
-    if len(data) > settings.AGORA_MAX_TEMPLATE_BYTES:
-        raise TooLarge(
-            f"The file has {len(data)} bytes; templates and CSARs may have at most "
-            f"{settings.AGORA_MAX_TEMPLATE_BYTES} bytes."
-        )
-    return tosca.validate_bytes(
-        data, filename=filename, limits=tosca.Limits(max_bytes=settings.AGORA_MAX_TEMPLATE_BYTES)
-    )
+    """Validates a template or CSAR without storing anything; with the limits every later reader uses."""
+    limits = template_limits()
+    if len(data) > limits.max_bytes:
+        raise TooLarge(limits.too_large(len(data)))
+    return tosca.validate_bytes(data, filename=filename, limits=limits)
 
 
 def _version_parts(version: str) -> tuple[int, int, int, bool]:

@@ -3,9 +3,11 @@
 import logging
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from orchestrator.limits import request_limit, template_limits
+from orchestrator.tosca.model import human_size
 
 log = logging.getLogger(__name__)
 
@@ -15,16 +17,19 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit: int = settings.AGORA_MAX_REQUEST_BYTES
+        limit = request_limit()
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"code": "bad_request", "detail": "Content-Length is not a number."}, status=400)
         if length > limit:
+            # Most large requests are uploads: say the template limit too, so the person knows what fits.
+            files = human_size(template_limits().max_bytes)
             return JsonResponse(
                 {
                     "code": "too_large",
-                    "detail": f"The request has {length} bytes; the limit is {limit} bytes.",
+                    "detail": f"The request is {human_size(length)}; Agora accepts requests up to "
+                    f"{human_size(limit)} and templates and CSARs up to {files}.",
                 },
                 status=413,
             )

@@ -159,7 +159,8 @@ CONTENT_SECURITY_POLICY = {
 
 # Uploads: templates and CSARs. Anything larger is refused with 413 before it is read.
 AGORA_MAX_TEMPLATE_BYTES = envint("AGORA_MAX_TEMPLATE_BYTES", 20 * 1024 * 1024, minimum=1024)
-AGORA_MAX_REQUEST_BYTES = envint("AGORA_MAX_REQUEST_BYTES", AGORA_MAX_TEMPLATE_BYTES + 1024 * 1024, minimum=1024)
+# Unset (None): the template limit + 1 MiB, worked out per request (orchestrator.limits.request_limit).
+AGORA_MAX_REQUEST_BYTES: int | None = envint("AGORA_MAX_REQUEST_BYTES", 0, minimum=1024) or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o640

@@ -13,7 +13,9 @@ as the container's LogCursor, so what is stored and where reading resumes never 
 The cursor is (S, n): S a whole second, n the lines already stored whose time is at or after S.
 Resuming asks Docker for the lines since S (whole seconds: nothing lost to rounding) and skips
 the first n, which are exactly those lines because Docker returns them in the same order every
-time. This holds even when stdout and stderr lines are stamped slightly out of order.
+time. This holds even when stdout and stderr lines are stamped slightly out of order. Each line also
+carries a key (`line_key`: container, second, place in that second) that a re-read gives it again, so
+Elasticsearch, whose writes are outside that transaction, overwrites a line stored twice.
 
 Log levels are guessed from the line: the first of the words critical/fatal/panic/emerg,
 error/err/severe, warn/warning, info/notice, debug/trace in its first 120 characters
@@ -279,6 +281,20 @@ def _second(moment: datetime.datetime) -> int:
     return (moment - EPOCH) // ONE_SECOND
 
 
+# A follower counts the lines of each second for their keys, and forgets the seconds further behind the
+# newest than this: stdout and stderr are never stamped that far apart.
+KEY_SECONDS_KEPT = 60
+
+
+def line_key(container_id: str, second: int, place: int) -> str:
+    """A log line's identity (Line.key): its container, the second it is stamped in, and its place among
+    the lines stamped in that second, counted in Docker's order. Stable across a re-read: resuming from
+    a cursor (S, n) asks Docker for every line since S, in the same order, so every line stamped in S or
+    later is counted again from the same start (the n skipped lines included). Distinct for distinct
+    lines, also the same text printed twice in one second."""
+    return f"{container_id}/{second}/{place}"
+
+
 @dataclass(frozen=True)
 class _Queued:
     container: ObservedContainer
@@ -370,20 +386,26 @@ class LogFollowers:
         skip = count
         start = EPOCH + ONE_SECOND * second if second is not None else None
         times: list[datetime.datetime] = []  # of the lines read whose time is at or after the cursor's second
+        in_second: dict[int, int] = {}  # lines read so far stamped within each second (see line_key)
         previous = start or EPOCH
         ended = False
         try:
             for entry in stream:
                 moment = entry.time or previous  # Docker always stamps; keep order if a stamp is unreadable
                 previous = moment
+                own = _second(moment)
+                place = in_second.get(own, 0)
+                in_second[own] = place + 1
                 if skip:
                     skip -= 1
                     times.append(moment)
                     continue
-                if second is None or _second(moment) > second:
-                    second = _second(moment)
+                if second is None or own > second:
+                    second = own
                     start = EPOCH + ONE_SECOND * second
                     times = [t for t in times if t >= start]
+                    for stale in [s for s in in_second if s < second - KEY_SECONDS_KEPT]:
+                        del in_second[stale]
                 if start is not None and moment >= start:
                     times.append(moment)
                 line = Line(
@@ -395,6 +417,7 @@ class LogFollowers:
                     source="docker",
                     stream=entry.stream,
                     level=line_level(entry.message, entry.stream),
+                    key=line_key(container.id, own, place),
                 )
                 if not self._put(_Queued(container, line, second, len(times))):
                     return  # stopping with the queue full: the stored cursor still points before this line

@@ -22,6 +22,7 @@ from crane import driver
 from crane import services as crane_services
 from crane.specs import BuildContext, HealthCheck, Mount, Port, SecretMount, ServiceSpec
 from orchestrator.functions import Context, FunctionError, Unresolved, resolve_fully
+from orchestrator.limits import template_limits
 from orchestrator.models import Deployment, Step
 from orchestrator.plan import StepKind
 from orchestrator.tosca import Report, Template, validate_bytes
@@ -35,14 +36,16 @@ class StepError(AgoraError):
 
 
 @functools.lru_cache(maxsize=64)
-def _report(sha256: str, data: bytes, filename: str) -> Report:
-    return validate_bytes(data, filename=filename)
+def _report(sha256: str, data: bytes, filename: str, limits: Limits) -> Report:
+    return validate_bytes(data, filename=filename, limits=limits)
 
 
 def template_of(deployment: Deployment) -> Template:
-    report = _report(deployment.template_sha256, bytes(deployment.template), deployment.template_filename)
+    limits = template_limits()
+    report = _report(deployment.template_sha256, bytes(deployment.template), deployment.template_filename, limits)
     if report.template is None:
-        raise StepError("The deployment's template can no longer be read.")
+        reasons = " ".join(p.message for p in report.problems)
+        raise StepError(f"The deployment's template can no longer be read. {reasons}".strip())
     return report.template
 
 
@@ -188,7 +191,7 @@ def _image(step: Step, deployment: Deployment) -> dict[str, Any]:
         raise StepError("A build artifact needs the template to be a CSAR holding the build folder.")
     with tempfile.TemporaryDirectory(prefix="agora-build-") as tmp:
         root = Path(tmp)
-        extract_csar(io.BytesIO(data), len(data), root, Limits())
+        extract_csar(io.BytesIO(data), len(data), root, template_limits())
         context = (root / params["build"]).resolve()
         if not context.is_relative_to(root.resolve()) or not context.is_dir():
             raise StepError(f"The build folder {params['build']!r} is not a folder of the CSAR.")
@@ -206,7 +209,7 @@ def _csar_member(deployment: Deployment, member: str) -> bytes:
         raise StepError(f"The script {member} must be packed in a CSAR with the template.")
     with tempfile.TemporaryDirectory(prefix="agora-op-") as tmp:
         root = Path(tmp).resolve()
-        archive = extract_csar(io.BytesIO(data), len(data), root, Limits())
+        archive = extract_csar(io.BytesIO(data), len(data), root, template_limits())
         # Implementation paths are relative to the entry template's folder, as validation checked them.
         path = ((root / archive.entry).parent / member).resolve()
         if not path.is_relative_to(root) or not path.is_file():

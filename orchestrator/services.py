@@ -20,22 +20,30 @@ from crane.targets import default_target
 from orchestrator import engine
 from orchestrator.engine import cancel as deployment_cancel  # noqa: F401 - part of this module's API
 from orchestrator.engine import retry as deployment_retry  # noqa: F401 - part of this module's API
+from orchestrator.limits import template_limits
 from orchestrator.models import Deployment
 from orchestrator.plan import Plan, PlanError, PlannedStep, StepKind, build_plan
 from orchestrator.tosca import Report, validate_bytes
 
 
 def _checked(template: bytes, filename: str) -> Report:
-    report = validate_bytes(template, filename=filename)
+    report = validate_bytes(template, filename=filename, limits=template_limits())
     if not report.deployable or report.template is None:
+        # A file refused before it could be read (too large, a bad archive) says why in its one problem.
+        refusal = report.problems[0].message if report.template is None and len(report.problems) == 1 else None
         raise ValidationFailed(
-            "The template cannot be deployed; see its problems.", code="not_deployable", details=report.to_dict()
+            refusal or "The template cannot be deployed; see its problems.",
+            code="not_deployable",
+            details=report.to_dict(),
         )
     return report
 
 
 def plan_for(template: bytes, filename: str, inputs: Mapping[str, Any]) -> Plan:
-    report = _checked(template, filename)
+    return _plan(_checked(template, filename), inputs)
+
+
+def _plan(report: Report, inputs: Mapping[str, Any]) -> Plan:
     assert report.template is not None
     try:
         return build_plan(report.template, inputs)
@@ -59,7 +67,7 @@ def deployment_create(
     """Checks the template and inputs, stores the deployment with its plan, and starts it."""
     report = _checked(template, filename)
     assert report.template is not None
-    plan = plan_for(template, filename, inputs)
+    plan = _plan(report, inputs)  # validated once: a large CSAR is not unpacked twice
     secret_names = {i.name for i in report.template.inputs if i.secret}
     plain = {k: v for k, v in inputs.items() if k not in secret_names}
     secret = {k: v for k, v in inputs.items() if k in secret_names}
@@ -138,7 +146,7 @@ def deployment_upgrade(
     """
     report = _checked(template, filename)
     assert report.template is not None
-    plan = plan_for(template, filename, inputs)
+    plan = _plan(report, inputs)  # validated once: a large CSAR is not unpacked twice
     secret_names = {i.name for i in report.template.inputs if i.secret}
     plain = {k: v for k, v in inputs.items() if k not in secret_names}
     secret = {k: v for k, v in inputs.items() if k in secret_names}

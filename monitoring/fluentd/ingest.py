@@ -6,6 +6,7 @@ its event loop.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import logging
@@ -144,7 +145,8 @@ def store_frame(frame: Frame, peer: Peer, limits: Limits) -> Stored:
 
     The caller acknowledges only after this returns: a chunk whose ack was lost comes again, finds its
     id, and is acknowledged without being stored twice. With Elasticsearch the lines are not part of
-    the transaction, so that guarantee is best effort (see docs/decisions/0008).
+    the transaction; their ids come from the chunk (`_keyed`), so lines written before a failure are
+    overwritten, not doubled, when the chunk comes again.
     """
     if frame.options.signal != 0:
         log.debug("fluentd: %s sent fluent-bit signal %s (not logs); dropped", peer.address, frame.options.signal)
@@ -164,11 +166,21 @@ def store_frame(frame: Frame, peer: Peer, limits: Limits) -> Stored:
         for entry in frame.entries(limits, now=now):
             batch.append(entry)
             if len(batch) >= WRITE_BATCH:
-                written += store.write_lines(_lines(batch, frame, peer, known))
+                written += store.write_lines(_keyed(_lines(batch, frame, peer, known), frame, peer, written))
                 batch = []
         if batch:
-            written += store.write_lines(_lines(batch, frame, peer, known))
+            written += store.write_lines(_keyed(_lines(batch, frame, peer, known), frame, peer, written))
     return Stored(written)
+
+
+def _keyed(lines: list[Line], frame: Frame, peer: Peer, first: int) -> list[Line]:
+    """A chunk's lines keyed by the chunk and their place in it: a resent chunk whose lines reached the
+    store (Elasticsearch, outside this transaction) overwrites them. Without a chunk id nothing tells a
+    resend from new lines, so those lines keep no key."""
+    if not frame.options.chunk:
+        return lines
+    chunk = chunk_key(peer, frame.options.chunk)
+    return [dataclasses.replace(line, key=f"{chunk}/{first + index}") for index, line in enumerate(lines)]
 
 
 def purge_chunks(*, older_than: datetime.datetime) -> int:

@@ -57,6 +57,11 @@ class Line:
     source: str = "docker"  # docker, fluentd, platform
     stream: str = ""  # stdout, stderr, or the Fluentd tag
     level: str = ""  # debug, info, warning, error, critical; "" when unknown
+    # Who wrote the line, and where in what they read, stable when the same line is written again (the
+    # collector's container and place in its log, a Fluentd chunk and the entry's place in it): a store
+    # that cannot write a batch and its cursor together keys the line by it, so a retry overwrites.
+    # "" when the producer has no such identity: such a line is never taken for another.
+    key: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import itertools
 import os
 import time as clock
@@ -216,7 +217,8 @@ class ElasticStore:
         validate_lines(lines)
         if not lines:
             return 0
-        # The sequence orders lines of equal time by write: this process's clock, then its counter.
+        # The sequence orders lines of equal time by write: this process's clock, then its counter. It is
+        # also the id of a line without a key; a keyed line's id comes from its key (line_id).
         stamp = f"{clock.time_ns():020d}-{os.getpid():08d}"
         actions = (self._line_action(line, f"{stamp}-{next(self._sequence):012d}") for line in lines)
         self._bulk(actions, "storing log lines")
@@ -224,8 +226,9 @@ class ElasticStore:
 
     def _line_action(self, line: Line, seq: str) -> dict[str, Any]:
         return {
+            "_op_type": "index",  # not "create": a line written again replaces itself
             "_index": self.index_name("logs", line.time),
-            "_id": seq,
+            "_id": line_id(line) or seq,
             "_source": {
                 "time": _utc_text(line.time),
                 "seq": seq,
@@ -419,6 +422,17 @@ class ElasticStore:
                 with contextlib.suppress(ApiError):
                     self.client.indices.delete_index_template(name=f"{self.prefix}-{kind}")
         self._templates_ready = False
+
+
+def line_id(line: Line) -> str:
+    """The document id of a keyed line: the same line written again (a batch retried after its cursor
+    could not be committed, a Fluentd chunk resent) gets the same id and overwrites itself. The bulk
+    write is not in the database transaction that moves the cursor, so ids are what keeps a retry from
+    doubling lines. "" for a line without a key: it gets an id of its own (its seq)."""
+    if not line.key:
+        return ""
+    identity = "\x1f".join((line.source, line.deployment_id, line.container, _utc_text(line.time), line.key))
+    return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _line_of(source: dict[str, Any]) -> Line:

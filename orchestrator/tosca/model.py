@@ -14,7 +14,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Limits:
-    """What one validation may cost; every hostile file hits one of these first."""
+    """What one validation may cost; every hostile file hits one of these first.
+
+    The defaults serve this package's own callers (tests, benches); Agora itself reads every template
+    with orchestrator.limits.template_limits(), made from the settings."""
 
     max_bytes: int = 20 * 1024 * 1024  # a single YAML or a whole CSAR file
     max_uncompressed_bytes: int = 100 * 1024 * 1024  # CSAR total after unzip
@@ -24,6 +27,17 @@ class Limits:
     max_yaml_nodes: int = 200_000  # YAML nodes after alias expansion
     max_yaml_depth: int = 64  # nesting depth
     max_node_templates: int = 500
+
+    def too_large(self, size: int | None) -> str:
+        """The one sentence refusing a template or CSAR above max_bytes, wherever it is read; `size` None when
+        only "more than max_bytes" is known. Sizes that would round to the same figure are given in bytes."""
+        limit = human_size(self.max_bytes)
+        if size is None:
+            return f"The file is larger than {limit}; Agora accepts templates and CSARs up to {limit}."
+        shown = human_size(size)
+        if shown == limit:
+            shown, limit = f"{size:,} bytes", f"{self.max_bytes:,} bytes"
+        return f"The file is {shown}; Agora accepts templates and CSARs up to {limit}."
 
 
 class Severity(StrEnum):

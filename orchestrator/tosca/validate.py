@@ -20,7 +20,7 @@ from orchestrator.tosca.checker import run_toscaparser
 from orchestrator.tosca.csar import TOSCA_META, Archive, ArchiveError, extract_csar, is_zip
 from orchestrator.tosca.files import check_artifact_files
 from orchestrator.tosca.messages import Locator, problems_from
-from orchestrator.tosca.model import Limits, Problem, ProblemKind, Report, Severity, human_size
+from orchestrator.tosca.model import Limits, Problem, ProblemKind, Report, Severity
 from orchestrator.tosca.policy import check_policy
 from orchestrator.tosca.registry import TypeRegistry
 from orchestrator.tosca.safe_yaml import YamlError, load_yaml, read_limited
@@ -36,7 +36,7 @@ def validate_bytes(data: bytes, *, filename: str, limits: Limits = DEFAULT_LIMIT
     """An uploaded file: a CSAR when its content is a zip, else a single YAML that may import only Agora's profile."""
     name = filename or "template.yaml"
     if len(data) > limits.max_bytes:
-        return _refused(ProblemKind.POLICY, _too_large(len(data), limits), None)
+        return _refused(ProblemKind.POLICY, limits.too_large(len(data)), None)
     if is_zip(data):
         return _validate_csar(io.BytesIO(data), len(data), limits)
     if name.lower().endswith(_CSAR_SUFFIXES):
@@ -55,12 +55,12 @@ def validate_path(path: Path, *, root: Path | None = None, limits: Limits = DEFA
         if not stat.S_ISREG(info.st_mode):
             return _refused(ProblemKind.TOSCA, f"{name} is not a file.", None)
         if info.st_size > limits.max_bytes:
-            return _refused(ProblemKind.POLICY, _too_large(info.st_size, limits), None)
+            return _refused(ProblemKind.POLICY, limits.too_large(info.st_size), None)
         data = read_limited(path, limits)
     except OSError as exc:
         return _refused(ProblemKind.TOSCA, f"{name} cannot be read ({exc.strerror or exc}).", None)
     if len(data) > limits.max_bytes:  # it grew since stat
-        return _refused(ProblemKind.POLICY, _too_large(len(data), limits), None)
+        return _refused(ProblemKind.POLICY, limits.too_large(len(data)), None)
     if is_zip(data):
         return _validate_csar(io.BytesIO(data), len(data), limits)
     main_path = path.resolve()
@@ -166,10 +166,6 @@ def _for_parser(data: dict[Any, Any]) -> dict[Any, Any]:
     }
     assert isinstance(topology, dict)
     return {**data, "topology_template": {**topology, "inputs": stripped}}
-
-
-def _too_large(size: int, limits: Limits) -> str:
-    return f"The file is {human_size(size)}; Agora accepts templates and CSARs up to {human_size(limits.max_bytes)}."
 
 
 def _refused(kind: ProblemKind, message: str, file: str | None, line: int | None = None) -> Report:

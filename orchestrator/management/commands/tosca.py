@@ -23,6 +23,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from orchestrator.limits import template_limits
 from orchestrator.tosca import Problem, Report, validate_path
 from orchestrator.tosca.csar import is_zip
 
@@ -66,7 +67,7 @@ class Command(BaseCommand):
         from orchestrator.management.commands._common import parse_inputs
         from orchestrator.plan import PlanError, build_plan
 
-        report = validate_path(path, root=root)
+        report = validate_path(path, root=root, limits=template_limits())
         if not report.deployable or report.template is None:
             self.print_report(path, report)
             raise CommandError(f"{path} cannot be deployed; see its problems above.", returncode=1)
@@ -79,7 +80,7 @@ class Command(BaseCommand):
     def validate(self, paths: list[Path], *, as_json: bool, root: Path | None) -> None:
         failed = 0
         for path in paths:
-            report = validate_path(path, root=root)
+            report = validate_path(path, root=root, limits=template_limits())
             if not (report.valid and report.deployable):
                 failed += 1
             if as_json:
