@@ -32,6 +32,7 @@ from config.errors import AgoraError, InvalidState
 from orchestrator.models import Deployment, Event, Step
 from orchestrator.plan import Plan, PlannedStep, StepKind
 from orchestrator.queue import enqueue_steps, jobs_waiting
+from orchestrator.redact import redactor_for
 from orchestrator.signals import deployment_rolled_back
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ def event(
     deployment: Deployment | str, kind: str, message: str, *, step: Step | None = None, level: str = Event.Level.INFO
 ) -> None:
     deployment_id = deployment if isinstance(deployment, str) else deployment.pk
+    # Whatever the message quotes (a script's output, an error from Docker), no secret is written.
+    message = redactor_for(deployment).text(message)
     Event.objects.create(deployment_id=deployment_id, step=step, kind=kind, message=message, level=level)
     logging.getLogger("agora.events").info(
         message, extra={"deployment_id": deployment_id, "kind": kind, "level": str(level)}
@@ -140,7 +143,7 @@ def _finish(deployment: Deployment, steps: list[Step]) -> None:
             deployment.outputs = evaluate_outputs(deployment, steps)
         except AgoraError as exc:
             deployment.state = Deployment.State.FAILED
-            deployment.error = f"The outputs could not be evaluated: {exc.message}"
+            deployment.error = redactor_for(deployment).text(f"The outputs could not be evaluated: {exc.message}")
             deployment.finished_at = now
             deployment.save(update_fields=["state", "error", "finished_at", "updated_at"])
             event(deployment, "deployment.failed", deployment.error, level=Event.Level.ERROR)
@@ -226,13 +229,13 @@ def run_step(step_id: int, owner: str, execute: Callable[[Step], dict[str, Any]]
             result = (execute or execute_step)(step)
         except AgoraError as exc:
             if lost.is_set():
-                log.warning("Step %s lost its lease while failing: %s", step.pk, exc)
+                log.warning("Step %s lost its lease while failing: %s", step.pk, _masked(step, exc.message))
             elif getattr(exc, "transient", False) and step.attempts < settings.AGORA_STEP_MAX_ATTEMPTS:
                 _retry_later(step, owner, exc.message)
             else:
                 _fail(step, owner, exc.message)
         except Exception as exc:  # a bug: the step fails with a plain sentence; the traceback goes to the log
-            log.error("Step %s (%s) crashed:\n%s", step.pk, step.key, traceback.format_exc())
+            log.error("Step %s (%s) crashed:\n%s", step.pk, step.key, _masked(step, traceback.format_exc()))
             _fail(step, owner, f"Agora failed unexpectedly ({type(exc).__name__}); the operators have the details.")
         else:
             if lost.is_set():
@@ -240,6 +243,10 @@ def run_step(step_id: int, owner: str, execute: Callable[[Step], dict[str, Any]]
             else:
                 _complete(step, owner, result)
     schedule(step.deployment_id)
+
+
+def _masked(step: Step, text: str) -> str:
+    return redactor_for(step.deployment_id).text(text)
 
 
 def _complete(step: Step, owner: str, result: dict[str, Any]) -> None:
@@ -252,6 +259,7 @@ def _complete(step: Step, owner: str, result: dict[str, Any]) -> None:
 
 
 def _retry_later(step: Step, owner: str, reason: str) -> None:
+    reason = _masked(step, reason)  # kept as the step's error, and told in its event
     delay = min(60, 2**step.attempts)
     with transaction.atomic():
         updated = Step.objects.filter(pk=step.pk, state=Step.State.RUNNING, lease_owner=owner).update(
@@ -272,6 +280,7 @@ def _retry_later(step: Step, owner: str, reason: str) -> None:
 
 
 def _fail(step: Step, owner: str, reason: str) -> None:
+    reason = _masked(step, reason)  # kept as the step's and the deployment's error, and told in events
     with transaction.atomic():
         updated = Step.objects.filter(pk=step.pk, state=Step.State.RUNNING, lease_owner=owner).update(
             state=Step.State.FAILED, error=reason, finished_at=timezone.now(), lease_owner="", lease_expires_at=None

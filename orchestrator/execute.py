@@ -1,7 +1,8 @@
 """What each kind of step does, through crane; and the values steps and outputs are evaluated with.
 
 Secret input values are decrypted here, at the moment a step needs them, and never
-written back: not into params, results, events nor errors.
+written back: not into params, results, events nor errors (orchestrator.redact masks
+them in what is written).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from orchestrator.functions import Context, FunctionError, Unresolved, resolve_f
 from orchestrator.limits import template_limits
 from orchestrator.models import Deployment, Step
 from orchestrator.plan import StepKind
+from orchestrator.redact import masked_outputs, redactor_for
 from orchestrator.tosca import Report, Template, validate_bytes
 from orchestrator.tosca.csar import extract_csar, is_zip
 from orchestrator.tosca.model import Limits
@@ -84,8 +86,11 @@ def _resolved(value: Any, deployment: Deployment, steps: list[Step], node: str) 
 
 
 def evaluate_outputs(deployment: Deployment, steps: list[Step]) -> dict[str, Any]:
+    """The outputs as they are stored and shown: an output that can carry a secret is masked (a plan made
+    before validation refused those still has them)."""
     outputs = deployment.plan.get("outputs", {})
-    return {name: _resolved(value, deployment, steps, "") for name, value in outputs.items()}
+    values = {name: _resolved(value, deployment, steps, "") for name, value in outputs.items()}
+    return masked_outputs(values, outputs, deployment)
 
 
 def _scalar(value: Any, parse: Callable[[Any], float | None], what: str) -> float:
@@ -232,6 +237,9 @@ def _operation(step: Step, deployment: Deployment, steps: list[Step]) -> dict[st
         environment={str(k): str(v) for k, v in inputs.items()},
         timeout=settings.AGORA_WAIT_HEALTHY_SECONDS,
     )
+    # A script may print what it was given: its output goes into the step's row and its error, so the
+    # secrets are masked in all of it first (cutting it first could leave half a secret).
+    output = redactor_for(deployment).text(output)
     if code != 0:
         tail = "\n".join(output.strip().splitlines()[-5:])
         raise StepError(

@@ -146,7 +146,9 @@ def _resolve(value: Any, context: Context, node: str) -> Any:
         for delimiter in delimiters:
             parts = [piece for part in parts for piece in part.split(delimiter)]
         if not isinstance(index, int) or not 0 <= index < len(parts):
-            raise FunctionError(f"token: index {index!r} is out of range for {text!r}.")
+            # The text is not quoted: it may be (or hold) a secret input.
+            counted = f"{len(parts)} part" + ("s" if len(parts) != 1 else "")
+            raise FunctionError(f"token: index {index!r} is out of range; the text has {counted}.")
         return parts[index]
     raise FunctionError(f"Unknown function {name}.")  # pragma: no cover - FUNCTIONS lists them all
 

@@ -5,7 +5,9 @@ template. They run at validation on what the template says (literal values,
 and the defaults of the inputs a property takes with get_input); the Docker
 driver runs the same rules again at deployment with the subscriber's values
 (`check_node` with `inputs`). To allow something new, widen a constant or a
-rule here, nowhere else.
+rule here, nowhere else. Two rules look at the whole template instead, in
+`check_policy`: a secret input's default, and an output that would show a
+secret (secret_flow says which values can carry one).
 
 Limits on the files themselves (size, zip bombs, YAML bombs, imports and paths
 outside the archive) are enforced where the files are read and come back as
@@ -21,6 +23,7 @@ from typing import Any
 
 from orchestrator.tosca import units
 from orchestrator.tosca.model import NodeTemplate, Problem, ProblemKind, Severity, Template
+from orchestrator.tosca.secret_flow import SecretSource, secret_sources
 
 MAX_CPUS = 8.0
 MAX_MEMORY_BYTES = 32 * 1024**3
@@ -110,7 +113,26 @@ def check_policy(template: Template, *, line_of: Callable[..., int | None] | Non
                     None,
                 )
             )
+    for output in template.outputs:
+        sources = secret_sources(output.value, template)
+        if sources:
+            line = line_of("topology_template", "outputs", output.name, "value") if line_of else None
+            problems.append(
+                Problem(
+                    Severity.ERROR, ProblemKind.POLICY, _shows_secrets(output.name, sources), template.file, line, None
+                )
+            )
     return problems
+
+
+def _shows_secrets(output: str, sources: list[SecretSource]) -> str:
+    shown = [s.describe() for s in sources]
+    listing = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return (
+        f'Output "{output}" would show {listing}; outputs are shown to everyone who sees the deployment. '
+        "Take the secret out of the output: containers get secrets through an agora.nodes.Secret node (or the "
+        "input in their environment), never through outputs."
+    )
 
 
 def check_node(node: NodeTemplate, inputs: Inputs) -> list[Violation]:
