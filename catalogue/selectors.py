@@ -21,12 +21,17 @@ PUBLIC_VERSION_STATES = (ServiceVersion.State.PUBLISHED, ServiceVersion.State.DE
 WRITE_ROLES = (Membership.Role.ADMIN, Membership.Role.EDITOR)
 
 
-def is_operator(user: AnyUser) -> bool:
+def is_operator(user: AnyUser, *, roles: tuple[str, ...] | None = None) -> bool:
+    """Whether the person operates the platform: any member of an operator organization reads everything;
+    `roles` asks for one of those roles there, as an operator action does (a viewer reads, never acts)."""
     if not user.is_authenticated:
         return False
     if getattr(user, "is_superuser", False):
         return True
-    return Membership.objects.filter(user=user, organization__kind=Organization.Kind.OPERATOR).exists()
+    memberships = Membership.objects.filter(user=user, organization__kind=Organization.Kind.OPERATOR)
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    return memberships.exists()
 
 
 def organization_ids(user: AnyUser, *, roles: tuple[str, ...] | None = None) -> list[int]:

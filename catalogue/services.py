@@ -99,15 +99,20 @@ def audit(*, actor: Actor, action: str, obj: Model, organization: Organization |
 # --- permissions -------------------------------------------------------------------------------
 
 
-def _require_operator(actor: Actor) -> None:
+def _require_operator(actor: Actor, roles: tuple[str, ...] = WRITE_ROLES) -> None:
+    """Operator actions follow the role in the operator organization, as everywhere else: a viewer reads."""
     if actor.user is None:  # the platform itself
         return
-    if not is_operator(actor.user):
+    if not is_operator(actor.user, roles=roles):
+        if is_operator(actor.user):
+            names = " or ".join(str(Membership.Role(r).label).lower() for r in roles)
+            raise PermissionDenied(f"You need to be {names} of the operator organization to do this.")
         raise PermissionDenied("Only the platform's operators can do this.")
 
 
 def _require_role(actor: Actor, organization: Organization, roles: tuple[str, ...] = WRITE_ROLES) -> None:
-    if actor.user is None or is_operator(actor.user):
+    # An operator acts in any organization with the role it holds in its own: a viewer there acts nowhere.
+    if actor.user is None or is_operator(actor.user, roles=roles):
         return
     if organization.pk not in organization_ids(actor.user, roles=roles):
         names = " or ".join(str(Membership.Role(r).label).lower() for r in roles)
@@ -118,7 +123,7 @@ def _require_role(actor: Actor, organization: Organization, roles: tuple[str, ..
 
 
 def organization_create(*, actor: Actor, name: str, kind: str, slug: str = "", email: str = "") -> Organization:
-    _require_operator(actor)
+    _require_operator(actor, roles=(Membership.Role.ADMIN,))
     if kind not in Organization.Kind.values:
         raise ValidationFailed(f"Unknown organization kind {kind!r}; use one of {', '.join(Organization.Kind.values)}.")
     slug = slug or slugify(name)
@@ -132,8 +137,24 @@ def organization_create(*, actor: Actor, name: str, kind: str, slug: str = "", e
     return organization
 
 
+def membership_add(*, actor: Actor, organization: Organization, username: str, role: str) -> Membership:
+    """Adds the person with this username to the organization (or changes their role there).
+
+    Only the organization's administrators get as far as the lookup, and a missing account and an
+    inactive one answer the same sentence.
+    """
+    _require_role(actor, organization, roles=(Membership.Role.ADMIN,))
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ValidationFailed(
+            f"No account named {username!r} can be added; ask the person for the exact username they sign in with.",
+            code="user",
+        )
+    return membership_set(actor=actor, organization=organization, user=user, role=role)
+
+
 def membership_set(*, actor: Actor, organization: Organization, user: User, role: str) -> Membership:
-    """Adds the user to the organization, or changes their role."""
+    """Adds the user to the organization, or changes their role; an organization keeps an administrator."""
     _require_role(actor, organization, roles=(Membership.Role.ADMIN,))
     if role not in Membership.Role.values:
         raise ValidationFailed(f"Unknown role {role!r}; use one of {', '.join(Membership.Role.values)}.")
@@ -141,6 +162,15 @@ def membership_set(*, actor: Actor, organization: Organization, user: User, role
         membership, created = Membership.objects.select_for_update().get_or_create(
             user=user, organization=organization, defaults={"role": role}
         )
+        if not created and membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN:
+            admins = Membership.objects.select_for_update().filter(
+                organization=organization, role=Membership.Role.ADMIN
+            )
+            if admins.count() == 1:
+                raise InvalidState(
+                    f"{user} is the last administrator of {organization.name}; appoint another before changing "
+                    "their role."
+                )
         if not created and membership.role != role:
             membership.role = role
             membership.save(update_fields=["role"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -159,11 +160,29 @@ class DeploymentMonitoringMixin:
         return self.get_paginated_response(AlertSerializer(page, many=True).data)
 
 
+class _ByDeployment(django_filters.FilterSet):
+    # The id as text, never a choice among all deployments: another organization's deployment and one
+    # that does not exist must answer alike (an empty page), or the filter tells which ids exist.
+    deployment = django_filters.CharFilter(field_name="deployment_id", label="Deployment (id)")
+
+
+class AlertFilterSet(_ByDeployment):
+    class Meta:
+        model = Alert
+        fields = ["state", "kind", "deployment"]
+
+
+class AlertRuleFilterSet(_ByDeployment):
+    class Meta:
+        model = AlertRule
+        fields = ["deployment", "kind"]
+
+
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     """Alerts of every deployment the caller sees."""
 
     serializer_class = AlertSerializer
-    filterset_fields = ["state", "kind", "deployment"]
+    filterset_class = AlertFilterSet
 
     def get_queryset(self) -> QuerySet[Alert]:
         return selectors.alerts_visible_to(self.request.user).order_by("-raised_at", "-id")
@@ -173,7 +192,7 @@ class AlertRuleViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """A deployment's own alert rules; POSTing a kind the deployment already has replaces its settings."""
 
     serializer_class = AlertRuleSerializer
-    filterset_fields = ["deployment", "kind"]
+    filterset_class = AlertRuleFilterSet
 
     def get_queryset(self) -> QuerySet[AlertRule]:
         return selectors.alert_rules_visible_to(self.request.user)

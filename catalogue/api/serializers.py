@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -34,7 +33,7 @@ class ScopedOrganizationField(serializers.SlugRelatedField):
         request = self.context.get("request")
         if request is None or not request.user.is_authenticated:
             return Organization.objects.none()
-        if selectors.is_operator(request.user):
+        if selectors.is_operator(request.user, roles=selectors.WRITE_ROLES):
             return Organization.objects.all()
         return Organization.objects.filter(id__in=selectors.organization_ids(request.user, roles=selectors.WRITE_ROLES))
 
@@ -65,7 +64,10 @@ class PublisherSerializer(serializers.ModelSerializer):
 
 class MembershipSerializer(serializers.ModelSerializer):
     organization = ScopedOrganizationField()
-    user = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.all())
+    # A username, looked up only after the caller is known to administer the organization: a choice
+    # field over the users would list every account of the platform in forms and OPTIONS answers.
+    user = serializers.CharField(source="user.username", max_length=150)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
 
     class Meta:
         model = Membership
@@ -74,6 +76,8 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MembershipRoleSerializer(serializers.Serializer):
+    """PATCH may leave the role out (nothing changes); PUT must give it."""
+
     role = serializers.ChoiceField(choices=Membership.Role.choices)
 
 

@@ -220,17 +220,20 @@ class MembershipViewSet(
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         data = serializer.validated_data
-        serializer.instance = services.membership_set(
+        serializer.instance = services.membership_add(
             actor=Actor.from_request(self.request),
             organization=data["organization"],
-            user=data["user"],
+            username=data["user"]["username"],
             role=data["role"],
         )
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         membership = self.get_object()
-        form = serializers.MembershipRoleSerializer(data=request.data)
+        partial = kwargs.get("partial", False)
+        form = serializers.MembershipRoleSerializer(data=request.data, partial=partial)
         form.is_valid(raise_exception=True)
+        if "role" not in form.validated_data:  # a PATCH without a role changes nothing
+            return Response(serializers.MembershipSerializer(membership, context=self.get_serializer_context()).data)
         membership = services.membership_set(
             actor=Actor.from_request(request),
             organization=membership.organization,

@@ -78,7 +78,15 @@ def queue(request: HttpRequest) -> HttpResponse:
 def _review(request: HttpRequest, version: ServiceVersion, form: RejectForm, status: int = 200) -> HttpResponse:
     source: AnnotatedSource = stored_source(version)
     plan = plan_preview(version) if version.is_deployable else None
-    context = {"version": version, "service": version.service, "source": source, "plan": plan, "form": form}
+    may_decide = selectors.is_operator(request.user, roles=selectors.WRITE_ROLES)  # a viewer reads the review
+    context = {
+        "version": version,
+        "service": version.service,
+        "source": source,
+        "plan": plan,
+        "form": form,
+        "may_decide": may_decide,
+    }
     return render(request, "portal/operator/review.html", context, status=status)
 
 
