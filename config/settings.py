@@ -6,7 +6,9 @@ REDIS_URL, ELASTICSEARCH_URL and FLUENTD_HOST switch to real servers.
 See .env.example for every variable.
 """
 
+import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -16,7 +18,7 @@ from config.env import envbool, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("AGORA_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the secret key and, embedded, the database
 
 DEBUG = envbool("DEBUG", False)
 
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "catalogue",
@@ -69,7 +72,18 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a locked-out login into the lockout answer
 ]
+
+# Failed logins (the login page, the admin, the API's token endpoint) lock out by username and by
+# address for a cool-off (config/auth.py; decision 0012).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("AGORA_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AGORA_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.auth.lockout_response"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -91,6 +105,21 @@ TEMPLATES = [
     },
 ]
 
+
+def _private_file(path: Path) -> str:
+    """The embedded database holds API tokens and sessions: only Agora's own user reads it.
+
+    Created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode); an
+    existing file made by an older Agora is narrowed to 0600 as well."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if part.exists() and part.stat().st_mode & 0o077:
+                part.chmod(0o600)
+    return str(path)
+
+
 DATABASE_URL = envstr("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
@@ -98,7 +127,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(DATA_DIR / "agora.sqlite3"),
+            "NAME": _private_file(DATA_DIR / "agora.sqlite3"),
             # Several processes (web, worker, collector, Fluentd receiver) share the file: WAL lets pages
             # read while the collector writes.
             "OPTIONS": {
@@ -177,7 +206,22 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "120/min"},
+    # Any body gets an answer: JSON nested past a sane depth is a 400, never a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": envstr("AGORA_THROTTLE_ANON", "300/min"),
+        "user": envstr("AGORA_THROTTLE_USER", "1200/min"),
+        "login": envstr("AGORA_THROTTLE_LOGIN", "30/min"),  # token requests per address
+        "login_user": envstr("AGORA_THROTTLE_LOGIN_USER", "10/min"),  # token requests per username
+    },
 }
 
 SPECTACULAR_SETTINGS = {

@@ -76,6 +76,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    """The API's rate counts live in the cache, per process: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _test_settings(tmp_path: Path, settings: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     # PBKDF2's deliberate slowness costs half a second per demo user; tests do not need it.

@@ -1,5 +1,4 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from catalogue.api import monitoring, views
@@ -21,6 +20,6 @@ router.register("logs", monitoring.PlatformLogsView, basename="logs")
 urlpatterns = [
     path("validate/", views.ValidateView.as_view(), name="validate"),
     path("me/", views.MeView.as_view(), name="me"),
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", views.TokenView.as_view(), name="token"),
     *router.urls,
 ]

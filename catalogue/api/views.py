@@ -10,6 +10,7 @@ from django.http import FileResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -24,6 +25,8 @@ from catalogue.api.monitoring import DeploymentMonitoringMixin
 from catalogue.models import AuditEvent, Membership, Organization, Service, ServiceVersion, Subscription
 from catalogue.services import Actor
 from config.errors import InvalidState
+from config.parsers import BoundedJSONParser
+from config.throttling import LoginAddressThrottle, LoginUsernameThrottle
 from crane.models import Target
 from orchestrator.models import Deployment
 
@@ -321,6 +324,21 @@ class MeView(APIView):
                 ],
             }
         )
+
+
+class TokenView(ObtainAuthToken):
+    """Exchanges a username and password for the API token (`Authorization: Token <key>`).
+
+    Throttled per address and per attempted username; failed attempts count towards the same lockout
+    as the login page (django-axes), which answers 429 with Retry-After.
+    """
+
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
+    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        # django-axes marks the HttpRequest it is given; its middleware reads the mark on the same object.
+        return {**super().get_serializer_context(), "request": self.request._request}
 
 
 class TargetViewSet(viewsets.ReadOnlyModelViewSet):
