@@ -20,3 +20,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("portal.urls", namespace="portal")),
 ]
+
+# The API answers JSON even where no route matches (its operations' documented 404).
+handler404 = "config.api.not_found"
