@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "axes",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from Agora's static files (no CDN)
     "catalogue",
     "orchestrator",
     "crane",
@@ -204,7 +205,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AgoraAutoSchema",  # documents the error answers too
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     # Any body gets an answer: JSON nested past a sane depth is a 400, never a RecursionError.
     "DEFAULT_PARSER_CLASSES": [
@@ -231,6 +232,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"AlertKindEnum": "monitoring.models.AlertRule.Kind"},
+    # Swagger UI from drf-spectacular-sidecar's copy in the static files: /api/docs/ works offline, under the CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Bodies are JSON (form encodings cannot carry tags or inputs); uploads declare multipart themselves.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
 }
 
 # HTTPS: production (DEBUG off, served under a real host name) is HTTPS only: redirect, HSTS, secure

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django.db.models import QuerySet
 
@@ -40,13 +42,20 @@ class SubscriptionFilterSet(django_filters.FilterSet):
         fields = ["subscriber", "service", "state"]
 
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """Compares in UTC: ISO 8601 admits offsets up to 23:59, PostgreSQL refuses those above 15:59."""
+
+    def filter(self, qs: QuerySet[AuditEvent], value: dt.datetime | None) -> QuerySet[AuditEvent]:
+        return super().filter(qs, value.astimezone(dt.UTC) if value is not None else value)
+
+
 class AuditEventFilterSet(django_filters.FilterSet):
     organization = django_filters.CharFilter(field_name="organization__slug", label="Organization (slug)")
     action = django_filters.CharFilter(field_name="action")
     object_type = django_filters.CharFilter(field_name="object_type")
     object_id = django_filters.CharFilter(field_name="object_id")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -9,7 +9,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalogue import selectors, services
+from config.schema import ERROR
 from crane.models import Target
 from monitoring import reading
 from monitoring.models import Alert, AlertRule, TargetHealth
@@ -148,7 +149,13 @@ class DeploymentMonitoringMixin:
         page = reading.logs(form.query(deployment.pk))
         return Response({"results": [_line(line) for line in page.lines], "next": page.next_before})
 
-    @extend_schema(responses=AlertSerializer(many=True))
+    @extend_schema(
+        responses=AlertSerializer(many=True),
+        parameters=[
+            OpenApiParameter("state", exclude=True),  # the deployments' filter, not the alerts'
+            OpenApiParameter("firing", str, description="true or 1: only the alerts still firing; otherwise all."),
+        ],
+    )
     @action(detail=True, methods=["get"])
     def alerts(self, request: Request, pk: str | None = None) -> Response:
         """The deployment's alerts, newest first; `?firing=true` for the open ones only."""
@@ -222,7 +229,7 @@ class TargetHealthViewSet(viewsets.ReadOnlyModelViewSet):
 class PlatformLogsView(viewsets.ViewSet):
     """Log search across every deployment and the platform's own events (operators)."""
 
-    @extend_schema(parameters=[LogsQuerySerializer], responses={200: dict})
+    @extend_schema(parameters=[LogsQuerySerializer], responses={200: dict, 404: ERROR})  # 404: not an operator
     def list(self, request: Request) -> Response:
         if not selectors.is_operator(request.user):
             raise NotFound()

@@ -301,7 +301,8 @@ class StepSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    step = serializers.CharField(source="step.key", default=None, read_only=True)
+    # Deployment-wide events (created, running, failed...) belong to no step.
+    step = serializers.CharField(source="step.key", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = Event

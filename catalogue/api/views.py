@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
@@ -26,11 +26,17 @@ from catalogue.models import AuditEvent, Membership, Organization, Service, Serv
 from catalogue.services import Actor
 from config.errors import InvalidState
 from config.parsers import BoundedJSONParser
+from config.schema import ERROR
 from config.throttling import LoginAddressThrottle, LoginUsernameThrottle
 from crane.models import Target
 from orchestrator.models import Deployment
 
 
+# A retired service cannot be changed (409); the answer is the whole service, as on GET.
+@extend_schema_view(
+    update=extend_schema(responses={200: serializers.ServiceSerializer, 409: ERROR}),
+    partial_update=extend_schema(responses={200: serializers.ServiceSerializer, 409: ERROR}),
+)
 class ServiceViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -200,6 +206,13 @@ class OrganizationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
         )
 
 
+# The last administrator can be neither removed nor demoted (409); a role change answers the whole
+# membership; a PATCH without a role changes nothing.
+@extend_schema_view(
+    update=extend_schema(responses={200: serializers.MembershipSerializer, 409: ERROR}),
+    partial_update=extend_schema(responses={200: serializers.MembershipSerializer, 409: ERROR}),
+    destroy=extend_schema(responses={204: None, 409: ERROR}),
+)
 class MembershipViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -249,6 +262,8 @@ class MembershipViewSet(
         services.membership_remove(actor=Actor.from_request(self.request), membership=instance)
 
 
+# Only a published version can be subscribed (409).
+@extend_schema_view(create=extend_schema(responses={201: serializers.SubscriptionSerializer, 409: ERROR}))
 class SubscriptionViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
@@ -419,7 +434,10 @@ class DeploymentViewSet(DeploymentMonitoringMixin, viewsets.ReadOnlyModelViewSet
             services.deployment_remove(actor=Actor.from_request(request), deployment=self.get_object())
         )
 
-    @extend_schema(responses=serializers.EventSerializer(many=True))
+    # The viewset's state filter is for the list of deployments, not for their events.
+    @extend_schema(
+        responses=serializers.EventSerializer(many=True), parameters=[OpenApiParameter("state", exclude=True)]
+    )
     @action(detail=True, methods=["get"])
     def events(self, request: Request, pk: str | None = None) -> Response:
         """The deployment's timeline, oldest first."""
