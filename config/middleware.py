@@ -36,6 +36,22 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+class NulCharacterMiddleware:
+    """A NUL character in the path or the query is a 400: PostgreSQL text cannot hold one (a lookup or
+    filter with it raised DataError, a 500), and no name, id or search of Agora's contains one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.GET.items()):
+            detail = "The address holds a NUL character (%00), which no name, id or search contains."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"code": "bad_request", "detail": detail}, status=400)
+            return HttpResponse(detail, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
 class DatabaseUnavailableMiddleware:
     """A lost database connection answers 503 with a sentence, never a traceback: JSON under /api/, a short
     page elsewhere. Other database errors are bugs and surface as such."""

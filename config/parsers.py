@@ -47,6 +47,9 @@ class BoundedJSONParser(JSONParser):
             text = codecs.getreader(encoding)(stream).read()
         except (UnicodeDecodeError, LookupError) as exc:
             raise ParseError(f"The body is not valid {encoding} text; send JSON encoded as UTF-8.") from exc
+        if "\x00" in text or "\\u0000" in text.lower():
+            # PostgreSQL text cannot hold NUL: a lookup or a save with one was a DataError, a 500.
+            raise ParseError("The JSON holds a NUL character (\\u0000), which no field of this API accepts.")
         if json_depth_exceeds(text):
             raise ParseError(f"The JSON nests deeper than {MAX_JSON_DEPTH} levels; no request of this API needs that.")
         try:

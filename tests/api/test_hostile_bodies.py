@@ -47,3 +47,20 @@ def test_malformed_bodies_get_a_sentence(charlie: Any, body: bytes, words: str) 
     answer = client_for(charlie).post("/api/v1/organizations/", body, content_type="application/json")
     assert answer.status_code == 400
     assert words in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/deployments/%00/", "/api/v1/services/?q=%00", "/api/v1/organizations/a%00b/", "/api/v1/targets/%00/"],
+)
+def test_a_nul_character_in_the_address_is_a_400(charlie: Any, path: str) -> None:
+    answer = client_for(charlie).get(path)
+    assert answer.status_code == 400
+    assert "NUL character" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("body", ['{"kind": "cpu", "deployment": "a\\u0000"}', '{"kind": "cpu\\u0000"}'])
+def test_a_nul_character_in_a_json_body_is_a_400(charlie: Any, body: str) -> None:
+    answer = client_for(charlie).post("/api/v1/alert-rules/", body, content_type="application/json")
+    assert answer.status_code == 400
+    assert "NUL character" in answer.json()["detail"]
