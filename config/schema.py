@@ -94,13 +94,6 @@ class AgoraAutoSchema(AutoSchema):
             auths.append({})
         return auths
 
-    def _get_request_for_media_type(self, serializer: Any, direction: Any = "request") -> tuple[Any, bool]:
-        schema, required = super()._get_request_for_media_type(serializer, direction)
-        # A view's own request schema with required properties needs a body, as a serializer's would.
-        if isinstance(serializer, dict) and serializer.get("required"):
-            required = True
-        return schema, required
-
     def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
         schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
         # DRF refuses an empty file ("The submitted file is empty.") unless the field allows it.

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.functions import function_of
 from orchestrator.tosca.model import NodeTemplate, Template
 
 SECRET_NODE = "agora.nodes.Secret"  # noqa: S105 - a type name
-_FUNCTIONS = ("get_input", "get_property", "get_attribute", "get_artifact", "concat", "join", "token")
 _MAX_NESTING = 128  # within one value (what Agora reads nests 64 deep at most)
 
 
@@ -55,7 +55,7 @@ def secret_sources(value: Any, template: Template, node: str = "") -> list[Secre
         item, here, via, depth = work.pop()
         if depth > _MAX_NESTING:
             continue
-        function = _function(item)
+        function = function_of(item)
         if function is None:
             if isinstance(item, Mapping):
                 work.extend((v, here, via, depth + 1) for v in reversed(list(item.values())))
@@ -81,14 +81,6 @@ def secret_sources(value: Any, template: Template, node: str = "") -> list[Secre
     # A Secret node whose value is (or reads) a secret input is named by that input, more precisely.
     through = {hop for source in found.values() if source.is_input for hop in source.via}
     return [s for s in found.values() if s.is_input or (s.name, "value") not in through]
-
-
-def _function(value: Any) -> tuple[str, Any] | None:
-    if isinstance(value, Mapping) and len(value) == 1:
-        ((name, args),) = value.items()
-        if name in _FUNCTIONS:
-            return str(name), args
-    return None
 
 
 def _lookups(args: Any, here: str, nodes: Mapping[str, NodeTemplate]) -> list[tuple[NodeTemplate, str, Any]]:
